@@ -1,0 +1,67 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Every target depends on `setup`, which is idempotent and fast when nothing changed.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The stamp is keyed on pyproject.toml's content: editing dependencies re-runs the install.
+STAMP := $(VENV)/.setup-$(shell sha256sum pyproject.toml | cut -c1-16)
+OUT ?= out
+JOBS ?= $(shell nproc)
+
+.PHONY: setup data test lint typecheck pytest demo bench release clean help
+
+help:
+	@echo "make demo   - set up, then run the main job (see README)"
+	@echo "make test   - set up, then ruff + mypy + pytest"
+	@echo "make bench  - speed figures, printed side by side"
+	@echo "make release - regenerate release/ from source/ with nbgrader"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "== setup: virtualenv in $(VENV) (system $(PYTHON_SYS))"
+	test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
+	@$(MAKE) --no-print-directory data
+	rm -f $(VENV)/.setup-*
+	touch $@
+	@echo "== setup done"
+
+# Fashion-MNIST from Debian's package when we are root on Debian/Ubuntu; elsewhere see README.
+data:
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  echo "== data: Fashion-MNIST found in /usr/share/datasets/fashion-mnist"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+	  echo "== data: installing Debian package dataset-fashion-mnist"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist > /dev/null; \
+	else \
+	  echo "== data: Fashion-MNIST not installed (set FASHION_MNIST_DIR, or see README); real-data tests will skip"; \
+	fi
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+pytest: setup
+	$(VENV)/bin/pytest -n 2 -q
+
+test: lint typecheck pytest
+
+demo: setup
+	$(PY) -m course_lib demo
+
+bench: setup
+	$(PY) -m benchmarks
+
+release: setup
+	$(PY) -m autograder release
+
+clean:
+	rm -rf $(OUT) demo_class build *.egg-info

@@ -1,0 +1,1 @@
+"""autograder: grades students' functions against course_lib with hypothesis property tests."""

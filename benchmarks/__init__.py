@@ -1,0 +1,1 @@
+"""Speed figures for the course. ``python -m benchmarks [NAME ...]`` runs every ``bench_*.py``."""
