@@ -1,0 +1,226 @@
+r"""2-D convolution (cross-correlation, as ``torch.nn.functional.conv2d``) in numpy, float64, NCHW.
+
+Three versions of the same operation, from the lecture to the fast reference:
+
+- :func:`conv2d_single` -- one image, one kernel, two loops over pixels: the by-hand version;
+- :func:`conv2d_naive` -- batches and channels, loops over every output pixel: the teaching version;
+- :func:`conv2d` -- vectorized: *im2col* turns every receptive field into a row of a matrix so the whole
+  convolution is ONE matrix product (BLAS), with stride, zero padding and dilation.
+
+.. math:: y_{n,o,i,j} = b_o + \sum_{c,u,v} w_{o,c,u,v}\, x^{pad}_{n,\,c,\,iS + uD,\,jS + vD}
+
+The window pieces (:func:`window_geometry`, :func:`windows`, :func:`im2col`, :func:`col2im`) are public
+so that :mod:`course_lib.layers` (convolution backward) and :mod:`course_lib.pooling` reuse them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from course_lib.arithmetic import output_size
+from course_lib.validation import (
+    Array,
+    as_array,
+    check_int,
+    check_kernel_fits,
+    check_padding,
+    check_same_shape,
+    padding_per_side,
+)
+
+PadSpec = tuple[tuple[int, int], tuple[int, int]]
+"""Zeros added ((top, bottom), (left, right))."""
+
+
+@dataclass(frozen=True)
+class WindowGeometry:
+    """Where the sliding windows of a convolution or pooling fall, validated once.
+
+    ``pad`` is per side ((top, bottom), (left, right)); ``out_h``/``out_w`` follow
+    :func:`course_lib.arithmetic.output_size`.
+    """
+
+    kh: int
+    kw: int
+    stride: int
+    dilation: int
+    pad: PadSpec
+    out_h: int
+    out_w: int
+
+
+def window_geometry(
+    h: int, w: int, kh: int, kw: int, stride: object = 1, padding: object = 0, dilation: object = 1
+) -> WindowGeometry:
+    """Validate stride, padding (int, ``"valid"`` or ``"same"``) and dilation for a (KH, KW) window
+    sliding over an (H, W) input, and return where the windows fall."""
+    s = check_int("stride", stride, minimum=1)
+    d = check_int("dilation", dilation, minimum=1)
+    mode = check_padding(padding, s)
+    pad_h, pad_w = padding_per_side(mode, kh, d), padding_per_side(mode, kw, d)
+    check_kernel_fits(h, kh, pad_h, d, axis="height" if kh != kw or h != w else "")
+    check_kernel_fits(w, kw, pad_w, d, axis="width" if kh != kw or h != w else "")
+    out_h = (h + sum(pad_h) - d * (kh - 1) - 1) // s + 1
+    out_w = (w + sum(pad_w) - d * (kw - 1) - 1) // s + 1
+    if pad_h[0] == pad_h[1] and pad_w[0] == pad_w[1]:  # symmetric: the lecture formula must agree
+        assert out_h == output_size(h, kh, pad_h[0], s, d) and out_w == output_size(w, kw, pad_w[0], s, d)
+    return WindowGeometry(kh, kw, s, d, (pad_h, pad_w), out_h, out_w)
+
+
+def pad2d(x: Array, padding: int | PadSpec) -> Array:
+    """Zero-pad the last two axes of ``x`` (any ``ndim >= 2``): ``padding`` zeros on every side, or
+    ``((top, bottom), (left, right))``. ``(H, W)`` becomes ``(H + 2P, W + 2P)``."""
+    x = np.asarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"x must have at least 2 dimensions (..., H, W), got shape {x.shape}")
+    if isinstance(padding, tuple):
+        (top, bottom), (left, right) = padding
+    else:
+        top = bottom = left = right = check_int("padding", padding, minimum=0, why="zeros added per side")
+    if top == bottom == left == right == 0:
+        return x
+    out = np.zeros((*x.shape[:-2], x.shape[-2] + top + bottom, x.shape[-1] + left + right), dtype=x.dtype)
+    out[..., top : top + x.shape[-2], left : left + x.shape[-1]] = x
+    return out
+
+
+def windows(x_padded: Array, geom: WindowGeometry) -> Array:
+    """A strided view (no copy) of every window: ``(N, C, H_out, W_out, KH, KW)``.
+
+    ``windows(...)[n, c, i, j, u, v] == x_padded[n, c, i*S + u*D, j*S + v*D]``.
+    """
+    s, d = geom.stride, geom.dilation
+    span_h, span_w = d * (geom.kh - 1) + 1, d * (geom.kw - 1) + 1
+    view = sliding_window_view(x_padded, (span_h, span_w), axis=(2, 3))  # (N, C, Hp-sh+1, Wp-sw+1, sh, sw)
+    return view[:, :, ::s, ::s, ::d, ::d]  # (N, C, H_out, W_out, KH, KW)
+
+
+def im2col(x_padded: Array, geom: WindowGeometry) -> Array:
+    """Every receptive field as a row: ``(N * H_out * W_out, C * KH * KW)``, rows in (n, i, j) order,
+    columns in (c, u, v) order, so ``im2col(x) @ w.reshape(C_out, -1).T`` is the convolution."""
+    n, c = x_padded.shape[:2]
+    cols = windows(x_padded, geom).transpose(0, 2, 3, 1, 4, 5)  # (N, H_out, W_out, C, KH, KW)
+    return cols.reshape(n * geom.out_h * geom.out_w, c * geom.kh * geom.kw)  # copy: (N*Ho*Wo, C*KH*KW)
+
+
+def col2im(cols: Array, padded_shape: tuple[int, ...], geom: WindowGeometry) -> Array:
+    r"""The adjoint of :func:`windows`: scatter-add window values back onto the padded input.
+
+    ``cols`` is ``(N, C, H_out, W_out, KH, KW)``; the result ``(N, C, Hp, Wp)`` holds, at every input
+    pixel, the sum of the entries of all the windows that cover it (overlapping windows accumulate).
+    The loop runs over the KH*KW kernel offsets only; each step adds a whole strided slice.
+    """
+    s, d = geom.stride, geom.dilation
+    out = np.zeros(padded_shape, dtype=np.result_type(cols.dtype, np.float64))  # (N, C, Hp, Wp)
+    extent_h, extent_w = s * (geom.out_h - 1) + 1, s * (geom.out_w - 1) + 1  # rows/cols a window start spans
+    for u in range(geom.kh):
+        for v in range(geom.kw):
+            top, left = u * d, v * d
+            out[:, :, top : top + extent_h : s, left : left + extent_w : s] += cols[:, :, :, :, u, v]
+    return out
+
+
+def conv2d_single(image: Array, kernel: Array) -> Array:
+    r"""Cross-correlate one (H, W) image with one (K, K) kernel, by hand: ``(H-K+1, W-K+1)``.
+
+    .. math:: y_{i,j} = \sum_{u,v} k_{u,v}\, x_{i+u,\,j+v}
+
+    Stride 1, no padding, two explicit loops over output pixels -- the computation done on the board.
+    """
+    image = as_array("image", image, 2, "(H, W)")
+    kernel = as_array("kernel", kernel, 2, "(K, K)")
+    kh, kw = kernel.shape
+    h, w = image.shape
+    check_kernel_fits(h, kh, (0, 0), axis="height" if kh != kw or h != w else "")
+    check_kernel_fits(w, kw, (0, 0), axis="width" if kh != kw or h != w else "")
+    out = np.zeros((h - kh + 1, w - kw + 1))  # (H-K+1, W-K+1)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = np.sum(image[i : i + kh, j : j + kw] * kernel)
+    return out
+
+
+def convolve2d_true(image: Array, kernel: Array) -> Array:
+    r"""TRUE convolution (the signal-processing one) of one (H, W) image with a (K, K) kernel.
+
+    .. math:: (x * k)_{i,j} = \sum_{u,v} k_{u,v}\, x_{i+K-1-u,\,j+K-1-v}
+              = \sum_{u,v} \mathrm{flip}(k)_{u,v}\, x_{i+u,\,j+v}
+
+    i.e. cross-correlation (what deep-learning libraries call "convolution") with the kernel flipped in
+    both axes. For a learned kernel the flip does not matter -- the network would simply learn the
+    flipped weights -- which is why CNNs skip it; for a hand-made edge kernel it flips the sign.
+    """
+    kernel = as_array("kernel", kernel, 2, "(K, K)")
+    return conv2d_single(image, kernel[::-1, ::-1])
+
+
+def _check_conv_args(
+    x: Any, w: Any, b: Any, stride: object, padding: object, dilation: object
+) -> tuple[Array, Array, Array | None, WindowGeometry]:
+    """Validate a conv2d call once: shapes, channel counts, bias and window geometry."""
+    x = as_array("x", x, 4, "(N, C_in, H, W)")
+    w = as_array("w", w, 4, "(C_out, C_in, KH, KW)")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"x has C_in={x.shape[1]} channels (x.shape[1]) but w expects C_in={w.shape[1]} "
+            f"(w.shape[1]); they must match"
+        )
+    if b is not None:
+        b = as_array("b", b, 1, "(C_out,)")
+        check_same_shape("b", b, (w.shape[0],), "one bias per output channel, C_out = w.shape[0]")
+    geom = window_geometry(x.shape[2], x.shape[3], w.shape[2], w.shape[3], stride, padding, dilation)
+    return x, w, b, geom
+
+
+def conv2d_naive(
+    x: Array, w: Array, b: Array | None = None, stride: int = 1, padding: int | str = 0, dilation: int = 1
+) -> Array:
+    r"""Batched multi-channel convolution with explicit loops over every output pixel (teaching version).
+
+    ``x`` (N, C_in, H, W), ``w`` (C_out, C_in, KH, KW), ``b`` (C_out,) or None ->
+    ``(N, C_out, H_out, W_out)`` with ``H_out = floor((H + 2P - D(KH-1) - 1) / S) + 1``.
+    Each output pixel is the dot product of one receptive field (all input channels) with one filter.
+    """
+    x, w, b, g = _check_conv_args(x, w, b, stride, padding, dilation)
+    xp = pad2d(x, g.pad)  # (N, C_in, Hp, Wp)
+    n, c_out = x.shape[0], w.shape[0]
+    out = np.zeros((n, c_out, g.out_h, g.out_w))  # (N, C_out, H_out, W_out)
+    span_h, span_w = g.dilation * (g.kh - 1) + 1, g.dilation * (g.kw - 1) + 1
+    for i in range(g.out_h):
+        for j in range(g.out_w):
+            top, left = i * g.stride, j * g.stride
+            field = xp[:, :, top : top + span_h : g.dilation, left : left + span_w : g.dilation]
+            # field (N, C_in, KH, KW) . w (C_out, C_in, KH, KW) -> (N, C_out)
+            out[:, :, i, j] = np.tensordot(field, w, axes=([1, 2, 3], [1, 2, 3]))
+    if b is not None:
+        out += b[None, :, None, None]
+    return out
+
+
+def conv2d(
+    x: Array, w: Array, b: Array | None = None, stride: int = 1, padding: int | str = 0, dilation: int = 1
+) -> Array:
+    r"""Vectorized 2-D convolution (cross-correlation), the fast reference; same result as
+    ``torch.nn.functional.conv2d``.
+
+    ``x`` (N, C_in, H, W), ``w`` (C_out, C_in, KH, KW), ``b`` (C_out,) or None; ``padding`` is an int
+    (zeros per side), ``"valid"`` or ``"same"`` (stride 1). Output ``(N, C_out, H_out, W_out)`` with
+
+    .. math:: H_{out} = \left\lfloor \frac{H + 2P - D(K_H-1) - 1}{S} \right\rfloor + 1
+
+    im2col: the ``N H_out W_out`` receptive fields become the rows of a ``(N H_out W_out, C_in K_H K_W)``
+    matrix, the filters the columns of a ``(C_in K_H K_W, C_out)`` matrix, and one BLAS matrix product
+    computes every output pixel of every filter at once.
+    """
+    x, w, b, g = _check_conv_args(x, w, b, stride, padding, dilation)
+    n, c_out = x.shape[0], w.shape[0]
+    cols = im2col(pad2d(x, g.pad), g)  # (N*Ho*Wo, C_in*KH*KW)
+    out = cols @ w.reshape(c_out, -1).T  # (N*Ho*Wo, C_out)
+    if b is not None:
+        out += b
+    out = out.reshape(n, g.out_h, g.out_w, c_out)  # (N, H_out, W_out, C_out)
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))  # (N, C_out, H_out, W_out)
