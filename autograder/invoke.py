@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
+import importlib.util
 import io
+import os
+import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import numpy as np
+
+from autograder import wire
 
 #: Longest exception message kept from a student's code (characters).
 MAX_MESSAGE_CHARS = 300
@@ -65,13 +69,66 @@ class Invoker(Protocol):
         ...
 
 
-def _roundtrip(value: Any) -> Any:
-    """The wire's round trip, so that in-kernel and sandboxed results are the same values."""
-    try:
-        wire = importlib.import_module("autograder.wire")
-    except ImportError:  # pragma: no cover - wire.py is written alongside this module
-        return value
-    return wire.roundtrip(value)
+#: Packages a student's code must not call into: the references and the grader itself.
+PROTECTED_PACKAGES = ("course_lib", "autograder")
+#: The grader's own code that legitimately runs inside a student call (the probes drive the student's
+#: objects; the wire converts the result).
+_ALLOWED_FILES = frozenset(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), name) for name in ("invoke.py", "probes.py", "wire.py")
+)
+
+
+def _protected_dirs() -> tuple[str, ...]:
+    """Source folders of the protected packages (only those that are installed)."""
+    dirs: list[str] = []
+    for name in PROTECTED_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            dirs.extend(os.path.abspath(p) + os.sep for p in spec.submodule_search_locations)
+    return tuple(dirs)
+
+
+class _ReferenceCallDetector:
+    """A profile hook that records calls into course_lib/autograder made while student code runs.
+
+    The hook sees every Python function entered, so wrapping, importing or dynamically loading the
+    reference is caught however it is spelled. Verdicts are decided per code object once (cached).
+    """
+
+    def __init__(self) -> None:
+        self.dirs = _protected_dirs()
+        self.calls: list[str] = []
+        self._cache: dict[object, bool] = {}
+
+    def _protected(self, code: Any) -> bool:
+        hit = self._cache.get(code)
+        if hit is None:
+            path = os.path.abspath(code.co_filename)
+            hit = path.startswith(self.dirs) and path not in _ALLOWED_FILES
+            self._cache[code] = hit
+        return hit
+
+    def __call__(self, frame: Any, event: str, arg: Any) -> None:
+        caller = frame.f_back
+        if (
+            event == "call"
+            and self._protected(frame.f_code)
+            and (caller is None or not self._protected(caller.f_code))
+        ):  # an entry point into the protected code, not its internal calls
+            module = frame.f_globals.get("__name__", "?")
+            name = f"{module}.{frame.f_code.co_name}"
+            if name not in self.calls:
+                self.calls.append(name)
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """Install the hook for the duration of the block (restoring any previous hook)."""
+        previous = sys.getprofile()
+        sys.setprofile(self)
+        try:
+            yield
+        finally:
+            sys.setprofile(previous)
 
 
 class LocalInvoker:
@@ -80,11 +137,19 @@ class LocalInvoker:
     ``namespace`` maps names to the student's objects, e.g. ``{"conv2d": conv2d}``. Every call gets
     deep copies of its arguments (so the grader's own inputs cannot be modified), runs with the
     student's prints captured and warnings silenced, and its result goes through the wire's round
-    trip (plain arrays and scalars only).
+    trip (plain arrays and scalars only). A profile hook records any call into course_lib or
+    autograder made by the student's code (:attr:`reference_calls`); a result the wire refuses raises
+    :class:`StudentError` with ``type_name == "WireError"``.
     """
 
     def __init__(self, namespace: Mapping[str, Any]) -> None:
         self.namespace = dict(namespace)
+        self._detector = _ReferenceCallDetector()
+
+    @property
+    def reference_calls(self) -> list[str]:
+        """Functions of course_lib/autograder that the student's code called (should be empty)."""
+        return list(self._detector.calls)
 
     def call(
         self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any], probe: str | None = None
@@ -110,6 +175,7 @@ class LocalInvoker:
                 np.errstate(all="ignore"),
                 contextlib.redirect_stdout(sink),
                 contextlib.redirect_stderr(sink),
+                self._detector.watching(),
             ):
                 warnings.simplefilter("ignore")
                 result = func(*call_args, **kwargs)
@@ -118,8 +184,8 @@ class LocalInvoker:
         try:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
-                return _roundtrip(result)
-        except StudentError:
-            raise
-        except Exception as exc:
+                return wire.roundtrip(result)
+        except wire.WireError as exc:
+            raise StudentError("WireError", str(exc)) from None
+        except Exception as exc:  # a student's object can fail while being converted
             raise StudentError(type(exc).__name__, str(exc)) from None
