@@ -74,7 +74,8 @@ PROTECTED_PACKAGES = ("course_lib", "autograder")
 #: The grader's own code that legitimately runs inside a student call (the probes drive the student's
 #: objects; the wire converts the result).
 _ALLOWED_FILES = frozenset(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), name) for name in ("invoke.py", "probes.py", "wire.py")
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    for name in ("invoke.py", "probes.py", "wire.py")
 )
 
 
