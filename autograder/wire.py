@@ -283,7 +283,7 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[tuple[dict[str, Any], list[bytes]]]:
         """Add ``data``; return the frames completed by it (possibly none)."""
         self._buffer += data
-        frames = []
+        frames: list[tuple[dict[str, Any], list[bytes]]] = []
         while True:
             frame = self._parse_one()
             if frame is None:
