@@ -1,0 +1,362 @@
+r"""The ONE module of hypothesis strategies, shared by the test suite and the grader.
+
+A *case* is a frozen dataclass holding everything one call needs (arrays and keyword arguments) plus a
+``describe()`` that names it in the student's own terms for feedback::
+
+    conv2d(x.shape=(1, 1, 3, 3), w.shape=(1, 1, 2, 2), stride=2, padding=0)
+
+Strategies are composable: every size parameter takes an ``int`` or a strategy of ints, and they only
+generate VALID configurations (the kernel fits the padded input, ``"same"`` only with stride 1). Shapes
+are small and drawn from ``st.integers`` ranges so that failures shrink to the smallest case; arrays are
+float64 with bounded finite values (``float_arrays``) or, for max pooling, distinct values
+(``distinct_arrays``: no ties, and neighbours at least ``2 / size`` apart, so finite differences never
+cross a tie). ``invalid_*`` strategies draw calls that must raise, with the exception type expected.
+
+Sections: arrays -- arithmetic cases -- convolution cases -- pooling cases -- invalid calls.
+Other engineers append their own clearly headed sections at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from hypothesis import assume
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+Array = npt.NDArray[np.float64]
+T = TypeVar("T")
+IntLike = int | st.SearchStrategy[int]
+BoolLike = bool | st.SearchStrategy[bool]
+
+# Largest number of elements whose values ``describe()`` prints.
+SMALL_ARRAY = 16
+
+# Default ranges (module-level singletons): small shapes that shrink well.
+BATCH = st.integers(1, 2)
+CHANNELS = st.integers(1, 3)
+CONV_KERNEL = st.integers(1, 4)
+POOL_KERNEL = st.integers(1, 3)
+KERNEL_1_7 = st.integers(1, 7)
+STRIDE_1_3 = st.integers(1, 3)
+DILATION_1_3 = st.integers(1, 3)
+PADDING_0_3 = st.integers(0, 3)
+LAYERS = st.integers(1, 5)
+EXTRA_SIZE = st.integers(0, 4)
+BOOLEANS = st.booleans()
+
+
+def as_strategy(value: T | st.SearchStrategy[T]) -> st.SearchStrategy[T]:
+    """``value`` itself if it is a strategy, else a strategy that always gives ``value``."""
+    return value if isinstance(value, st.SearchStrategy) else st.just(value)
+
+
+def describe_array(name: str, a: Array | None, values: bool = True) -> str:
+    """``name.shape=(...)``, followed by the values when the array is small."""
+    if a is None:
+        return f"{name}=None"
+    text = f"{name}.shape={a.shape}"
+    if values and a.size <= SMALL_ARRAY:
+        flat = " ".join(np.array2string(a, precision=4, separator=", ").split())
+        text += f", {name}={flat}"
+    return text
+
+
+# ----------------------------------------------------------------------------------------- arrays
+
+
+def float_arrays(shape: tuple[int, ...], bound: float = 2.0) -> st.SearchStrategy[Array]:
+    """float64 arrays of ``shape`` with finite values in ``[-bound, bound]`` (no NaN, inf, subnormals)."""
+    elements = st.floats(-bound, bound, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+    return hnp.arrays(np.float64, shape, elements=elements)
+
+
+def distinct_arrays(shape: tuple[int, ...]) -> st.SearchStrategy[Array]:
+    """float64 arrays of ``shape`` whose values are all different: a random permutation of
+    ``size`` evenly spaced values in ``[-1, 1]`` (shrinks towards increasing row-major order)."""
+    size = int(np.prod(shape))
+    grid = np.linspace(-1.0, 1.0, size) if size > 1 else np.zeros(1)
+    return st.permutations(range(size)).map(lambda perm: grid[np.asarray(perm, dtype=np.intp)].reshape(shape))
+
+
+# ------------------------------------------------------------------------------ arithmetic cases
+
+
+@dataclass(frozen=True, eq=False)
+class OutputSizeCase:
+    """Arguments of ``output_size``."""
+
+    input_size: int
+    kernel_size: int
+    padding: int | str
+    stride: int
+    dilation: int
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "input_size": self.input_size,
+            "kernel_size": self.kernel_size,
+            "padding": self.padding,
+            "stride": self.stride,
+            "dilation": self.dilation,
+        }
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.kwargs().items())
+
+
+def _padded_min_size(extent: int, padding: int | str) -> int:
+    """Smallest input size that a kernel spanning ``extent`` pixels fits with this padding."""
+    if padding == "same":
+        return 1
+    pad = 0 if padding == "valid" else int(padding)
+    return max(1, extent - 2 * pad)
+
+
+@st.composite
+def output_size_cases(
+    draw: st.DrawFn,
+    kernel: IntLike = KERNEL_1_7,
+    padding: int | str | st.SearchStrategy[int | str] = PADDING_0_3,
+    stride: IntLike = STRIDE_1_3,
+    dilation: IntLike = DILATION_1_3,
+    extra_size: IntLike = EXTRA_SIZE,
+) -> OutputSizeCase:
+    """Valid ``output_size`` arguments: the input is ``extra_size`` larger than the smallest that fits."""
+    k, s, d = draw(as_strategy(kernel)), draw(as_strategy(stride)), draw(as_strategy(dilation))
+    p = draw(as_strategy(padding))
+    assume(not (p == "same" and s != 1))
+    size = _padded_min_size(d * (k - 1) + 1, p) + draw(as_strategy(extra_size))
+    return OutputSizeCase(size, k, p, s, d)
+
+
+@dataclass(frozen=True, eq=False)
+class ReceptiveFieldCase:
+    """Arguments of ``receptive_field``: one entry per layer, input side first."""
+
+    kernel_sizes: tuple[int, ...]
+    strides: tuple[int, ...] | None
+    dilations: tuple[int, ...] | None
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"kernel_sizes": self.kernel_sizes, "strides": self.strides, "dilations": self.dilations}
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.kwargs().items())
+
+
+@st.composite
+def receptive_field_cases(
+    draw: st.DrawFn,
+    layers: IntLike = LAYERS,
+    kernel: IntLike = KERNEL_1_7,
+    stride: IntLike = STRIDE_1_3,
+    dilation: IntLike = DILATION_1_3,
+    with_strides: BoolLike = BOOLEANS,
+    with_dilations: BoolLike = BOOLEANS,
+) -> ReceptiveFieldCase:
+    """Stacks of layers; ``strides``/``dilations`` are left out (None) when ``with_*`` is False."""
+    n = draw(as_strategy(layers))
+    ks = tuple(draw(as_strategy(kernel)) for _ in range(n))
+    ss = tuple(draw(as_strategy(stride)) for _ in range(n)) if draw(as_strategy(with_strides)) else None
+    ds = tuple(draw(as_strategy(dilation)) for _ in range(n)) if draw(as_strategy(with_dilations)) else None
+    return ReceptiveFieldCase(ks, ss, ds)
+
+
+# ---------------------------------------------------------------------------- convolution cases
+
+
+@dataclass(frozen=True, eq=False)
+class ConvCase:
+    """One convolution call ``conv2d(x, w, b, **kwargs())`` and an upstream gradient ``dout`` of the
+    output's shape for ``conv2d_backward(dout, x, w, **kwargs())``."""
+
+    x: Array  # (N, C_in, H, W)
+    w: Array  # (C_out, C_in, KH, KW)
+    b: Array | None  # (C_out,)
+    stride: int
+    padding: int | str
+    dilation: int
+    dout: Array = field(repr=False)  # (N, C_out, H_out, W_out)
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments; ``dilation`` only when it is not 1 (the students' signatures may omit it)."""
+        kw: dict[str, Any] = {"stride": self.stride, "padding": self.padding}
+        if self.dilation != 1:
+            kw["dilation"] = self.dilation
+        return kw
+
+    def describe(self, values: bool = True) -> str:
+        arrays = [describe_array("x", self.x, values), describe_array("w", self.w, values)]
+        if self.b is not None:
+            arrays.append(describe_array("b", self.b, values))
+        return ", ".join(arrays + [f"{k}={v!r}" for k, v in self.kwargs().items()])
+
+
+@st.composite
+def conv_cases(
+    draw: st.DrawFn,
+    batch: IntLike = BATCH,
+    in_channels: IntLike = CHANNELS,
+    out_channels: IntLike = CHANNELS,
+    kernel: IntLike = CONV_KERNEL,
+    stride: IntLike = 1,
+    padding: int | str | st.SearchStrategy[int | str] = 0,
+    dilation: IntLike = 1,
+    square: BoolLike = BOOLEANS,
+    bias: BoolLike = BOOLEANS,
+    extra_size: IntLike = EXTRA_SIZE,
+    bound: float = 2.0,
+) -> ConvCase:
+    """Valid convolution calls. ``square=True`` makes both the input and the kernel square; the input
+    is ``extra_size`` pixels larger (per axis) than the smallest the dilated kernel fits with padding."""
+    s, d, p = draw(as_strategy(stride)), draw(as_strategy(dilation)), draw(as_strategy(padding))
+    assume(not (p == "same" and s != 1))
+    is_square = draw(as_strategy(square))
+    kh = draw(as_strategy(kernel))
+    kw = kh if is_square else draw(as_strategy(kernel))
+    h = _padded_min_size(d * (kh - 1) + 1, p) + draw(as_strategy(extra_size))
+    wd = h if is_square else _padded_min_size(d * (kw - 1) + 1, p) + draw(as_strategy(extra_size))
+    n, c_in, c_out = draw(as_strategy(batch)), draw(as_strategy(in_channels)), draw(as_strategy(out_channels))
+    x = draw(float_arrays((n, c_in, h, wd), bound))
+    w = draw(float_arrays((c_out, c_in, kh, kw), bound))
+    b = draw(float_arrays((c_out,), bound)) if draw(as_strategy(bias)) else None
+    if p == "same":
+        out_h, out_w = h, wd
+    else:
+        pad = 0 if p == "valid" else int(p)
+        out_h = (h + 2 * pad - d * (kh - 1) - 1) // s + 1
+        out_w = (wd + 2 * pad - d * (kw - 1) - 1) // s + 1
+    dout = draw(float_arrays((n, c_out, out_h, out_w), bound))
+    return ConvCase(x, w, b, s, p, d, dout)
+
+
+# -------------------------------------------------------------------------------- pooling cases
+
+
+@dataclass(frozen=True, eq=False)
+class PoolCase:
+    """One pooling call ``maxpool2d(x, **kwargs())`` (``stride`` left out when None: it defaults to the
+    kernel size) and an upstream gradient ``dout`` of the output's shape."""
+
+    x: Array  # (N, C, H, W), distinct values: no ties in any window
+    kernel_size: int
+    stride: int | None
+    dout: Array = field(repr=False)  # (N, C, H_out, W_out)
+
+    def kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"kernel_size": self.kernel_size}
+        if self.stride is not None:
+            kw["stride"] = self.stride
+        return kw
+
+    def describe(self, values: bool = True) -> str:
+        kwargs = [f"{k}={v!r}" for k, v in self.kwargs().items()]
+        return ", ".join([describe_array("x", self.x, values), *kwargs])
+
+
+@st.composite
+def pool_cases(
+    draw: st.DrawFn,
+    batch: IntLike = BATCH,
+    channels: IntLike = CHANNELS,
+    kernel: IntLike = POOL_KERNEL,
+    stride: int | st.SearchStrategy[int | None] | None = None,
+    square: BoolLike = BOOLEANS,
+    extra_size: IntLike = EXTRA_SIZE,
+    bound: float = 2.0,
+) -> PoolCase:
+    """Valid pooling calls on inputs with all-distinct values (no ties, see ``distinct_arrays``)."""
+    k, s = draw(as_strategy(kernel)), draw(as_strategy(stride))
+    h = k + draw(as_strategy(extra_size))
+    wd = h if draw(as_strategy(square)) else k + draw(as_strategy(extra_size))
+    n, c = draw(as_strategy(batch)), draw(as_strategy(channels))
+    x = draw(distinct_arrays((n, c, h, wd)))
+    step = k if s is None else s
+    dout = draw(float_arrays((n, c, (h - k) // step + 1, (wd - k) // step + 1), bound))
+    return PoolCase(x, k, s, dout)
+
+
+# -------------------------------------------------------------------------------- invalid calls
+
+
+@dataclass(frozen=True, eq=False)
+class InvalidCall:
+    """A call that must raise ``error``; ``rule`` says which rule it breaks (for feedback)."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    error: type[Exception]
+    rule: str
+
+    def describe(self) -> str:
+        parts = [
+            describe_array(f"args[{i}]", a, values=False) if isinstance(a, np.ndarray) else repr(a)
+            for i, a in enumerate(self.args)
+        ]
+        parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{', '.join(parts)} must raise {self.error.__name__} ({self.rule})"
+
+
+def _bad_int(name: str, minimum: int) -> st.SearchStrategy[tuple[Any, type[Exception], str]]:
+    """(value, error, rule) for an int argument: too small, a bool, or a non-integer number."""
+    return st.one_of(
+        st.integers(minimum - 3, minimum - 1).map(lambda v: (v, ValueError, f"{name} must be >= {minimum}")),
+        st.booleans().map(lambda v: (v, TypeError, f"{name} must be an int, not a bool")),
+        st.sampled_from([1.5, 2.0]).map(lambda v: (v, TypeError, f"{name} must be an int")),
+    )
+
+
+@st.composite
+def invalid_output_size_calls(draw: st.DrawFn) -> InvalidCall:
+    """``output_size`` calls that must raise: kernel larger than the padded input, stride/dilation < 1,
+    negative padding, non-integers, bools, ``"same"`` with stride > 1."""
+    good = draw(output_size_cases(padding=st.integers(0, 2)))
+    kwargs = good.kwargs()
+    rules = ["too_big", "same_stride", "input_size", "kernel_size", "stride", "dilation", "padding"]
+    broken = draw(st.sampled_from(rules))
+    if broken == "too_big":
+        kwargs["padding"] = p = draw(st.integers(0, 2))
+        kwargs["dilation"] = 1
+        kwargs["input_size"] = size = draw(st.integers(1, 6))
+        kwargs["kernel_size"] = size + 2 * p + draw(st.integers(1, 3))
+        return InvalidCall((), kwargs, ValueError, "kernel_size is larger than the padded input")
+    if broken == "same_stride":
+        kwargs["padding"], kwargs["stride"] = "same", draw(st.integers(2, 3))
+        return InvalidCall((), kwargs, ValueError, "padding='same' needs stride=1")
+    minimum = 0 if broken == "padding" else 1
+    kwargs[broken], error, rule = draw(_bad_int(broken, minimum))
+    return InvalidCall((), kwargs, error, rule)
+
+
+@st.composite
+def invalid_conv_calls(draw: st.DrawFn) -> InvalidCall:
+    """``conv2d(x, w, b, **kwargs)`` calls that must raise: kernel larger than the padded input,
+    mismatched channels, wrong ndim, wrong bias shape, bad stride/padding/dilation, ``"same"`` with
+    stride > 1."""
+    case = draw(conv_cases(bias=True))
+    x, w, b, kwargs = case.x, case.w, case.b, {"stride": 1, "padding": 0, "dilation": 1}
+    rules = ["too_big", "channels", "x_ndim", "w_ndim", "bias", "same_stride"]
+    rules += ["stride", "dilation", "padding"]
+    broken = draw(st.sampled_from(rules))
+    if broken == "too_big":
+        k = max(x.shape[2], x.shape[3]) + draw(st.integers(1, 2))
+        w = np.zeros((w.shape[0], w.shape[1], k, k))
+        return InvalidCall((x, w, b), kwargs, ValueError, "the kernel is larger than the padded input")
+    if broken == "channels":
+        w = np.zeros((w.shape[0], w.shape[1] + draw(st.integers(1, 2)), *w.shape[2:]))
+        return InvalidCall((x, w, b), kwargs, ValueError, "x and w must have the same C_in")
+    if broken == "x_ndim":
+        return InvalidCall((x[0], w, b), kwargs, ValueError, "x must be 4-D (N, C_in, H, W)")
+    if broken == "w_ndim":
+        return InvalidCall((x, w[0], b), kwargs, ValueError, "w must be 4-D (C_out, C_in, KH, KW)")
+    if broken == "bias":
+        return InvalidCall((x, w, np.zeros(w.shape[0] + 1)), kwargs, ValueError, "b must have shape (C_out,)")
+    if broken == "same_stride":
+        kwargs.update(padding="same", stride=draw(st.integers(2, 3)))
+        return InvalidCall((x, w, b), kwargs, ValueError, "padding='same' needs stride=1")
+    kwargs[broken], error, rule = draw(_bad_int(broken, 0 if broken == "padding" else 1))
+    return InvalidCall((x, w, b), kwargs, error, rule)
