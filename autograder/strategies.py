@@ -31,6 +31,7 @@ Array = npt.NDArray[np.float64]
 T = TypeVar("T")
 IntLike = int | st.SearchStrategy[int]
 BoolLike = bool | st.SearchStrategy[bool]
+PaddingLike = int | str | st.SearchStrategy[int | str] | st.SearchStrategy[int] | st.SearchStrategy[str]
 
 # Largest number of elements whose values ``describe()`` prints.
 SMALL_ARRAY = 16
@@ -108,6 +109,12 @@ class OutputSizeCase:
         return ", ".join(f"{k}={v!r}" for k, v in self.kwargs().items())
 
 
+def _draw_padding(draw: st.DrawFn, padding: PaddingLike) -> int | str:
+    """An int, "valid" or "same", drawn when ``padding`` is a strategy."""
+    value: int | str = draw(padding) if isinstance(padding, st.SearchStrategy) else padding
+    return value
+
+
 def _padded_min_size(extent: int, padding: int | str) -> int:
     """Smallest input size that a kernel spanning ``extent`` pixels fits with this padding."""
     if padding == "same":
@@ -120,14 +127,14 @@ def _padded_min_size(extent: int, padding: int | str) -> int:
 def output_size_cases(
     draw: st.DrawFn,
     kernel: IntLike = KERNEL_1_7,
-    padding: int | str | st.SearchStrategy[int | str] = PADDING_0_3,
+    padding: PaddingLike = PADDING_0_3,
     stride: IntLike = STRIDE_1_3,
     dilation: IntLike = DILATION_1_3,
     extra_size: IntLike = EXTRA_SIZE,
 ) -> OutputSizeCase:
     """Valid ``output_size`` arguments: the input is ``extra_size`` larger than the smallest that fits."""
     k, s, d = draw(as_strategy(kernel)), draw(as_strategy(stride)), draw(as_strategy(dilation))
-    p = draw(as_strategy(padding))
+    p = _draw_padding(draw, padding)
     assume(not (p == "same" and s != 1))
     size = _padded_min_size(d * (k - 1) + 1, p) + draw(as_strategy(extra_size))
     return OutputSizeCase(size, k, p, s, d)
@@ -204,7 +211,7 @@ def conv_cases(
     out_channels: IntLike = CHANNELS,
     kernel: IntLike = CONV_KERNEL,
     stride: IntLike = 1,
-    padding: int | str | st.SearchStrategy[int | str] = 0,
+    padding: PaddingLike = 0,
     dilation: IntLike = 1,
     square: BoolLike = BOOLEANS,
     bias: BoolLike = BOOLEANS,
@@ -213,7 +220,7 @@ def conv_cases(
 ) -> ConvCase:
     """Valid convolution calls. ``square=True`` makes both the input and the kernel square; the input
     is ``extra_size`` pixels larger (per axis) than the smallest the dilated kernel fits with padding."""
-    s, d, p = draw(as_strategy(stride)), draw(as_strategy(dilation)), draw(as_strategy(padding))
+    s, d, p = draw(as_strategy(stride)), draw(as_strategy(dilation)), _draw_padding(draw, padding)
     assume(not (p == "same" and s != 1))
     is_square = draw(as_strategy(square))
     kh = draw(as_strategy(kernel))
@@ -338,7 +345,8 @@ def invalid_conv_calls(draw: st.DrawFn) -> InvalidCall:
     mismatched channels, wrong ndim, wrong bias shape, bad stride/padding/dilation, ``"same"`` with
     stride > 1."""
     case = draw(conv_cases(bias=True))
-    x, w, b, kwargs = case.x, case.w, case.b, {"stride": 1, "padding": 0, "dilation": 1}
+    x, w, b = case.x, case.w, case.b
+    kwargs: dict[str, Any] = {"stride": 1, "padding": 0, "dilation": 1}
     rules = ["too_big", "channels", "x_ndim", "w_ndim", "bias", "same_stride"]
     rules += ["stride", "dilation", "padding"]
     broken = draw(st.sampled_from(rules))
