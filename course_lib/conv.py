@@ -158,7 +158,7 @@ def convolve2d_true(image: Array, kernel: Array) -> Array:
     return conv2d_single(image, kernel[::-1, ::-1])
 
 
-def _check_conv_args(
+def check_conv_args(
     x: Any, w: Any, b: Any, stride: object, padding: object, dilation: object
 ) -> tuple[Array, Array, Array | None, WindowGeometry]:
     """Validate a conv2d call once: shapes, channel counts, bias and window geometry."""
@@ -185,7 +185,7 @@ def conv2d_naive(
     ``(N, C_out, H_out, W_out)`` with ``H_out = floor((H + 2P - D(KH-1) - 1) / S) + 1``.
     Each output pixel is the dot product of one receptive field (all input channels) with one filter.
     """
-    x, w, b, g = _check_conv_args(x, w, b, stride, padding, dilation)
+    x, w, b, g = check_conv_args(x, w, b, stride, padding, dilation)
     xp = pad2d(x, g.pad)  # (N, C_in, Hp, Wp)
     n, c_out = x.shape[0], w.shape[0]
     out = np.zeros((n, c_out, g.out_h, g.out_w))  # (N, C_out, H_out, W_out)
@@ -216,7 +216,7 @@ def conv2d(
     matrix, the filters the columns of a ``(C_in K_H K_W, C_out)`` matrix, and one BLAS matrix product
     computes every output pixel of every filter at once.
     """
-    x, w, b, g = _check_conv_args(x, w, b, stride, padding, dilation)
+    x, w, b, g = check_conv_args(x, w, b, stride, padding, dilation)
     n, c_out = x.shape[0], w.shape[0]
     cols = im2col(pad2d(x, g.pad), g)  # (N*Ho*Wo, C_in*KH*KW)
     out = cols @ w.reshape(c_out, -1).T  # (N*Ho*Wo, C_out)

@@ -99,15 +99,15 @@ def check_kernel_fits(
         )
 
 
-def as_array(name: str, x: Any, ndim: int, layout: str) -> Array:
-    """Return ``x`` as a float64 array of ``ndim`` dimensions; ``layout`` (e.g. "(N, C, H, W)") is
-    named in the error message."""
+def as_array(name: str, x: Any, ndim: int | None = None, layout: str = "") -> Array:
+    """Return ``x`` as a float64 array of ``ndim`` dimensions (any when None); ``layout``
+    (e.g. "(N, C, H, W)") is named in the error message."""
     arr = np.asarray(x)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
-    if arr.ndim != ndim:
+    if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {arr.shape}")
     return arr.astype(np.float64, copy=False)
 

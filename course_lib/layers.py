@@ -1,0 +1,145 @@
+r"""Layers of a small CNN with their backward passes (numpy, float64): ReLU, convolution, fully
+connected, softmax and cross-entropy.
+
+Every ``*_backward`` takes the upstream gradient ``dout = dL/d(output)`` and returns the gradients of
+the loss with respect to the layer's inputs, with the same shapes as those inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from course_lib.conv import check_conv_args, col2im, im2col, pad2d
+from course_lib.validation import Array, as_array, check_same_shape
+
+
+def relu(x: Array) -> Array:
+    r"""Rectified linear unit, elementwise: :math:`\mathrm{relu}(x) = \max(0, x)`."""
+    x = as_array("x", x)
+    return np.maximum(x, 0.0)
+
+
+def relu_backward(dout: Array, x: Array) -> Array:
+    r"""Gradient of :func:`relu`: :math:`\partial L/\partial x = \partial L/\partial y \cdot [x > 0]`
+    (the gradient at exactly 0 is taken as 0)."""
+    x, dout = as_array("x", x), as_array("dout", dout)
+    check_same_shape("dout", dout, x.shape, "the shape of x")
+    return dout * (x > 0)
+
+
+def conv2d_backward(
+    dout: Array, x: Array, w: Array, stride: int = 1, padding: int | str = 0, dilation: int = 1
+) -> tuple[Array, Array, Array]:
+    r"""Gradients of :func:`course_lib.conv.conv2d` -> ``(dx, dw, db)``.
+
+    With the forward pass as one matrix product ``Y = X_{col} W_{mat}^T + b`` (``X_col`` the
+    ``(N H_out W_out, C_in K_H K_W)`` im2col matrix, ``W_mat`` the ``(C_out, C_in K_H K_W)`` filters):
+
+    .. math::
+        \frac{\partial L}{\partial b_o} = \sum_{n,i,j} \delta_{n,o,i,j}, \qquad
+        \frac{\partial L}{\partial W_{mat}} = \Delta^T X_{col}, \qquad
+        \frac{\partial L}{\partial X_{col}} = \Delta\, W_{mat}
+
+    where ``Delta`` is ``dout`` as an ``(N H_out W_out, C_out)`` matrix. ``dX_col`` goes back to the
+    image with col2im (every input pixel sums the gradients of all the windows that contain it, which is
+    the "full" convolution of ``dout`` with the flipped filters), and the padding is cropped off.
+    """
+    x, w, _, g = check_conv_args(x, w, None, stride, padding, dilation)
+    n, c_in, h, wd = x.shape  # (N, C_in, H, W)
+    c_out = w.shape[0]
+    dout = as_array("dout", dout, 4, "(N, C_out, H_out, W_out)")
+    check_same_shape("dout", dout, (n, c_out, g.out_h, g.out_w), "the output shape of conv2d(x, w, ...)")
+    xp = pad2d(x, g.pad)  # (N, C_in, Hp, Wp)
+    delta = dout.transpose(0, 2, 3, 1).reshape(-1, c_out)  # (N*Ho*Wo, C_out)
+    db = dout.sum(axis=(0, 2, 3))  # (C_out,)
+    dw = (delta.T @ im2col(xp, g)).reshape(w.shape)  # (C_out, C_in*KH*KW) -> (C_out, C_in, KH, KW)
+    dcols = delta @ w.reshape(c_out, -1)  # (N*Ho*Wo, C_in*KH*KW)
+    dcols6 = dcols.reshape(n, g.out_h, g.out_w, c_in, g.kh, g.kw).transpose(0, 3, 1, 2, 4, 5)
+    dxp = col2im(dcols6, xp.shape, g)  # (N, C_in, Hp, Wp)
+    (top, _), (left, _) = g.pad
+    return dxp[:, :, top : top + h, left : left + wd], dw, db  # dx (N, C_in, H, W)
+
+
+def _check_linear_args(x: Any, w: Any) -> tuple[Array, Array]:
+    x = as_array("x", x, 2, "(N, D_in)")
+    w = as_array("w", w, 2, "(D_out, D_in)")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"x has D_in={x.shape[1]} features (x.shape[1]) but w expects D_in={w.shape[1]} "
+            f"(w.shape[1]); they must match"
+        )
+    return x, w
+
+
+def linear(x: Array, w: Array, b: Array | None = None) -> Array:
+    r"""Fully connected layer :math:`y = x W^T + b`: ``x`` (N, D_in), ``w`` (D_out, D_in), ``b`` (D_out,)
+    -> ``(N, D_out)``."""
+    x, w = _check_linear_args(x, w)
+    out = x @ w.T  # (N, D_out)
+    if b is not None:
+        b = as_array("b", b, 1, "(D_out,)")
+        check_same_shape("b", b, (w.shape[0],), "one bias per output feature, D_out = w.shape[0]")
+        out += b
+    return out
+
+
+def linear_backward(dout: Array, x: Array, w: Array) -> tuple[Array, Array, Array]:
+    r"""Gradients of :func:`linear` -> ``(dx, dw, db)``:
+
+    .. math:: \frac{\partial L}{\partial x} = \delta W, \qquad
+              \frac{\partial L}{\partial W} = \delta^T x, \qquad
+              \frac{\partial L}{\partial b} = \sum_n \delta_n
+
+    with ``delta = dout`` of shape (N, D_out).
+    """
+    x, w = _check_linear_args(x, w)
+    dout = as_array("dout", dout, 2, "(N, D_out)")
+    check_same_shape("dout", dout, (x.shape[0], w.shape[0]), "the output shape of linear(x, w, b)")
+    return dout @ w, dout.T @ x, dout.sum(axis=0)  # (N, D_in), (D_out, D_in), (D_out,)
+
+
+def softmax(logits: Array) -> Array:
+    r"""Row-wise softmax of (N, K) logits, :math:`p_{n,k} = e^{z_{n,k} - m_n} / \sum_j e^{z_{n,j} - m_n}`
+    with :math:`m_n = \max_j z_{n,j}` subtracted first so that logits of +-1000 do not overflow."""
+    z = as_array("logits", logits, 2, "(N, K)")
+    e = np.exp(z - z.max(axis=1, keepdims=True))  # (N, K), every entry in (0, 1]
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _check_labels(logits: Any, y: Any) -> tuple[Array, npt.NDArray[np.intp]]:
+    z = as_array("logits", logits, 2, "(N, K)")
+    labels = np.asarray(y)
+    if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"y must be an integer array of class labels, got dtype {labels.dtype}")
+    check_same_shape("y", labels, (z.shape[0],), "one label per row of logits")
+    if labels.size and (labels.min() < 0 or labels.max() >= z.shape[1]):
+        raise ValueError(f"y must hold class labels in 0..{z.shape[1] - 1} (K = logits.shape[1])")
+    return z, labels.astype(np.intp)
+
+
+def cross_entropy(logits: Array, y: Array) -> float:
+    r"""Mean cross-entropy of (N, K) logits against integer labels ``y`` (N,):
+
+    .. math:: L = -\frac{1}{N}\sum_n \log p_{n, y_n}
+              = \frac{1}{N}\sum_n \Big(m_n + \log\sum_k e^{z_{n,k} - m_n} - z_{n,y_n}\Big)
+
+    computed with the log-sum-exp trick (stable for logits of +-1000).
+    """
+    z, labels = _check_labels(logits, y)
+    m = z.max(axis=1)  # (N,)
+    log_norm = m + np.log(np.exp(z - m[:, None]).sum(axis=1))  # (N,) log sum_k e^{z_nk}
+    return float(np.mean(log_norm - z[np.arange(z.shape[0]), labels]))
+
+
+def cross_entropy_backward(logits: Array, y: Array) -> Array:
+    r"""Gradient of :func:`cross_entropy` (the batch mean) with respect to the logits:
+
+    .. math:: \frac{\partial L}{\partial z_{n,k}} = \frac{p_{n,k} - [k = y_n]}{N}
+    """
+    z, labels = _check_labels(logits, y)
+    grad = softmax(z)  # (N, K)
+    grad[np.arange(z.shape[0]), labels] -= 1.0
+    return grad / z.shape[0]
