@@ -1,0 +1,207 @@
+"""course_lib.conv against torch.nn.functional.conv2d (float64), np.pad and np.convolve."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder.strategies import ConvCase, InvalidCall, conv_cases, float_arrays, invalid_conv_calls
+from course_lib.conv import (
+    col2im,
+    conv2d,
+    conv2d_naive,
+    conv2d_single,
+    convolve2d_true,
+    pad2d,
+    window_geometry,
+    windows,
+)
+
+RTOL, ATOL = 1e-10, 1e-12
+
+# Every configuration the issue asks for: kernels 1..7, strides 1..3, paddings 0..3, dilations 1..3.
+WIDE = conv_cases(
+    batch=st.integers(1, 3),
+    in_channels=st.integers(1, 4),
+    out_channels=st.integers(1, 4),
+    kernel=st.integers(1, 7),
+    stride=st.integers(1, 3),
+    padding=st.integers(0, 3),
+    dilation=st.integers(1, 3),
+)
+
+
+def torch_conv2d(case: ConvCase) -> np.ndarray:
+    b = None if case.b is None else torch.from_numpy(case.b)
+    out = F.conv2d(
+        torch.from_numpy(case.x),
+        torch.from_numpy(case.w),
+        b,
+        stride=case.stride,
+        padding=case.padding,
+        dilation=case.dilation,
+    )
+    return out.numpy()
+
+
+@given(WIDE)
+def test_conv2d_matches_torch(case: ConvCase) -> None:
+    out = conv2d(case.x, case.w, case.b, **case.kwargs())
+    np.testing.assert_allclose(out, torch_conv2d(case), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@given(
+    conv_cases(
+        padding=st.sampled_from(["same", "valid"]),
+        dilation=st.integers(1, 3),
+        kernel=st.integers(1, 5),
+    )
+)
+def test_conv2d_padding_modes_match_torch(case: ConvCase) -> None:
+    out = conv2d(case.x, case.w, case.b, **case.kwargs())
+    np.testing.assert_allclose(out, torch_conv2d(case), rtol=RTOL, atol=ATOL)
+
+
+@settings(max_examples=20)
+@given(WIDE)
+def test_conv2d_naive_matches_torch(case: ConvCase) -> None:
+    out = conv2d_naive(case.x, case.w, case.b, **case.kwargs())
+    np.testing.assert_allclose(out, torch_conv2d(case), rtol=RTOL, atol=ATOL)
+
+
+@given(conv_cases(batch=1, in_channels=1, out_channels=1, bias=False))
+def test_conv2d_single_matches_torch(case: ConvCase) -> None:
+    image, kernel = case.x[0, 0], case.w[0, 0]
+    expected = F.conv2d(torch.from_numpy(case.x), torch.from_numpy(case.w)).numpy()[0, 0]
+    np.testing.assert_allclose(conv2d_single(image, kernel), expected, rtol=RTOL, atol=ATOL)
+
+
+def test_conv2d_single_by_hand() -> None:
+    image = np.arange(12.0).reshape(3, 4)
+    kernel = np.array([[1.0, 0.0], [0.0, -1.0]])  # x[i, j] - x[i+1, j+1] = -5 everywhere
+    np.testing.assert_array_equal(conv2d_single(image, kernel), np.full((2, 3), -5.0))
+
+
+@given(st.integers(1, 6), st.integers(0, 5), st.data())
+def test_convolve2d_true_is_np_convolve_on_rows(k: int, extra: int, data: st.DataObject) -> None:
+    signal = data.draw(float_arrays((k + extra,)))
+    kernel = data.draw(float_arrays((k,)))
+    got = convolve2d_true(signal[None, :], kernel[None, :])[0]
+    np.testing.assert_allclose(got, np.convolve(signal, kernel, mode="valid"), rtol=RTOL, atol=ATOL)
+
+
+def test_convolve2d_true_on_an_impulse_reproduces_the_kernel() -> None:
+    kernel = np.arange(9.0).reshape(3, 3)
+    impulse = np.zeros((5, 5))
+    impulse[2, 2] = 1.0
+    np.testing.assert_array_equal(convolve2d_true(impulse, kernel), kernel)  # convolution: the kernel
+    np.testing.assert_array_equal(conv2d_single(impulse, kernel), kernel[::-1, ::-1])  # correlation: flipped
+
+
+@given(st.integers(0, 3), st.data())
+def test_pad2d_matches_np_pad(p: int, data: st.DataObject) -> None:
+    x = data.draw(float_arrays((2, 1, 3, 4)))
+    np.testing.assert_array_equal(pad2d(x, p), np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))))
+    np.testing.assert_array_equal(pad2d(x[0, 0], ((1, 2), (0, 3))), np.pad(x[0, 0], ((1, 2), (0, 3))))
+
+
+@given(WIDE, st.data())
+def test_col2im_is_the_adjoint_of_windows(case: ConvCase, data: st.DataObject) -> None:
+    """<windows(x), c> == <x, col2im(c)> for every x and c: col2im sums overlapping windows."""
+    g = window_geometry(*case.x.shape[2:], *case.w.shape[2:], case.stride, case.padding, case.dilation)
+    xp = pad2d(case.x, g.pad)
+    c = data.draw(float_arrays((*case.x.shape[:2], g.out_h, g.out_w, g.kh, g.kw)))
+    lhs = np.sum(windows(xp, g) * c)
+    rhs = np.sum(xp * col2im(c, xp.shape, g))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-9, atol=1e-9)
+
+
+def test_conv2d_accepts_integer_arrays_and_returns_float64() -> None:
+    out = conv2d(np.ones((1, 1, 3, 3), dtype=int), np.ones((1, 1, 2, 2), dtype=int), np.array([1]))
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, np.full((1, 1, 2, 2), 5.0))
+
+
+X = np.zeros((1, 2, 5, 5))
+W = np.zeros((3, 2, 3, 3))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (
+            lambda: conv2d(X, np.zeros((1, 2, 7, 7))),
+            ValueError,
+            "kernel_size=7 is larger than the padded input (5 + 2*0 = 5)",
+        ),
+        (
+            lambda: conv2d(X, np.zeros((1, 2, 7, 3))),
+            ValueError,
+            "kernel_size=7 is larger than the padded input height (5 + 2*0 = 5)",
+        ),
+        (
+            lambda: conv2d(X, W, dilation=3),
+            ValueError,
+            "kernel_size=3 with dilation=3 spans 3*(3-1)+1 = 7, larger than the padded input (5 + 2*0 = 5)",
+        ),
+        (
+            lambda: conv2d(X, np.zeros((3, 4, 3, 3))),
+            ValueError,
+            "x has C_in=2 channels (x.shape[1]) but w expects C_in=4 (w.shape[1]); they must match",
+        ),
+        (lambda: conv2d(X[0], W), ValueError, "x must be 4-D (N, C_in, H, W), got shape (2, 5, 5)"),
+        (lambda: conv2d(X, W[0]), ValueError, "w must be 4-D (C_out, C_in, KH, KW), got shape (2, 3, 3)"),
+        (
+            lambda: conv2d(X, W, np.zeros(2)),
+            ValueError,
+            "b must have shape (3,) (one bias per output channel, C_out = w.shape[0]), got (2,)",
+        ),
+        (lambda: conv2d(X, W, stride=0), ValueError, "stride=0 must be >= 1"),
+        (lambda: conv2d(X, W, dilation=0), ValueError, "dilation=0 must be >= 1"),
+        (lambda: conv2d(X, W, padding=-1), ValueError, "padding=-1 must be >= 0 (zeros added per side)"),
+        (lambda: conv2d(X, W, stride=True), TypeError, "stride must be an int, got bool True"),
+        (lambda: conv2d(X, W, padding=1.0), TypeError, "padding must be an int, got float 1.0"),
+        (
+            lambda: conv2d(X, W, stride=2, padding="same"),
+            ValueError,
+            "padding='same' needs stride=1, got stride=2",
+        ),
+        (lambda: conv2d(X.astype(str), W), TypeError, "x must be a numeric array, got dtype <U32"),
+        (lambda: conv2d_naive(X, W, stride=0), ValueError, "stride=0 must be >= 1"),
+        (lambda: conv2d_naive(X[0], W), ValueError, "x must be 4-D (N, C_in, H, W)"),
+        (
+            lambda: conv2d_single(np.zeros((2, 2)), np.zeros((3, 3))),
+            ValueError,
+            "kernel_size=3 is larger than",
+        ),
+        (
+            lambda: conv2d_single(np.zeros((1, 2, 2)), np.zeros((1, 1))),
+            ValueError,
+            "image must be 2-D (H, W)",
+        ),
+        (
+            lambda: pad2d(np.zeros(3), 1),
+            ValueError,
+            "x must have at least 2 dimensions (..., H, W), got shape (3,)",
+        ),
+        (lambda: pad2d(X, -2), ValueError, "padding=-2 must be >= 0"),
+    ],
+)
+def test_invalid_arguments_messages(call: Callable[[], object], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        call()
+
+
+@given(invalid_conv_calls())
+def test_invalid_conv_calls_raise(case: InvalidCall) -> None:
+    for fn in (conv2d, conv2d_naive):
+        with pytest.raises(case.error):
+            fn(*case.args, **case.kwargs)
