@@ -368,3 +368,58 @@ def invalid_conv_calls(draw: st.DrawFn) -> InvalidCall:
         return InvalidCall((x, w, b), kwargs, ValueError, "padding='same' needs stride=1")
     kwargs[broken], error, rule = draw(_bad_int(broken, 0 if broken == "padding" else 1))
     return InvalidCall((x, w, b), kwargs, error, rule)
+
+
+# ------------------------------------------------------------------------- fashion: label vectors
+
+N_CLASSES_1_10 = st.integers(1, 10)
+
+
+@st.composite
+def label_pairs(
+    draw: st.DrawFn, n_classes: IntLike = N_CLASSES_1_10, max_size: int = 60
+) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``(n_classes, y_true, y_pred)``: two int64 label vectors of equal length (possibly empty) with
+    values in ``0..n_classes-1``, for ``confusion_matrix`` / ``per_class_accuracy``."""
+    k = draw(as_strategy(n_classes))
+    labels = st.integers(0, k - 1)
+    pairs = draw(st.lists(st.tuples(labels, labels), max_size=max_size))
+    y_true = np.array([t for t, _ in pairs], dtype=np.int64)
+    y_pred = np.array([p for _, p in pairs], dtype=np.int64)
+    return k, y_true, y_pred
+
+
+# ------------------------------------------------------------------ grading: autograder items
+# Strategies only the grader needs (autograder/items.py). Shapes stay tiny so a whole assignment
+# grades in well under two seconds; values shrink towards simple numbers for readable feedback.
+
+
+def nonzero_arrays(shape: tuple[int, ...], bound: float = 2.0) -> st.SearchStrategy[Array]:
+    """Like ``float_arrays`` but without exact zeros (where ReLU's derivative is a convention):
+    zeros become 0.5."""
+    return float_arrays(shape, bound).map(lambda a: np.where(a == 0.0, 0.5, a))
+
+
+@st.composite
+def any_shape_arrays(
+    draw: st.DrawFn, min_dims: int = 1, max_dims: int = 4, max_side: int = 4, nonzero: bool = False
+) -> Array:
+    """float64 arrays of a drawn shape (``min_dims``..``max_dims`` axes of 1..``max_side``)."""
+    shape = draw(hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=1, max_side=max_side))
+    return draw(nonzero_arrays(shape) if nonzero else float_arrays(shape))
+
+
+@st.composite
+def array_pairs(
+    draw: st.DrawFn, min_dims: int = 1, max_dims: int = 2, max_side: int = 4
+) -> tuple[Array, Array]:
+    """Two float64 arrays of the same drawn shape (for ``relative_error``)."""
+    a = draw(any_shape_arrays(min_dims, max_dims, max_side))
+    return a, draw(float_arrays(a.shape))
+
+
+@st.composite
+def too_big_kernel_sizes(draw: st.DrawFn) -> tuple[int, int, int]:
+    """``(input_size, kernel_size, padding)`` where the kernel is larger than the padded input."""
+    size, pad = draw(st.integers(1, 6)), draw(st.integers(0, 2))
+    return size, size + 2 * pad + draw(st.integers(1, 3)), pad

@@ -1,0 +1,180 @@
+"""Command line: ``python -m course_lib.fashion {train,study,summary} ...`` (``--help`` on each).
+
+- ``train --model cnn --kernel-size 3 --epochs 5 --out out/fashion/cnn3`` writes ``results.json`` and
+  ``model.pt``;
+- ``study --epochs 3 --out out/fashion/study`` writes ``study.json``, CSV/Markdown tables and PNG figures;
+- ``summary --model cnn --kernel-size 5`` prints the per-layer table (output shapes, parameters).
+
+Outputs go under ``out/`` by default (git-ignored), never next to tracked files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import torch
+
+from course_lib.fashion.data import FashionData
+from course_lib.fashion.models import format_summary, layer_summary
+from course_lib.fashion.train import TrainConfig, run_training, save_result
+
+DEFAULT_OUT = Path("out") / "fashion"
+
+
+def _add_recipe(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    """Options shared by ``train`` and ``study``: the training recipe and the data source."""
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="mini-batch size")
+    p.add_argument(
+        "--optimizer", choices=["adam", "adamw", "sgd"], default=defaults.optimizer, help="optimizer"
+    )
+    p.add_argument("--lr", type=float, default=defaults.lr, help="(peak) learning rate")
+    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="weight decay")
+    p.add_argument(
+        "--schedule",
+        choices=["constant", "onecycle", "cosine"],
+        default=defaults.schedule,
+        help="LR schedule, per batch",
+    )
+    p.add_argument(
+        "--batch-norm", action="store_true", help="BatchNorm2d after each convolution (lecture model)"
+    )
+    p.add_argument(
+        "--augment", action="store_true", help="train-only RandomCrop(28, padding=2) + horizontal flip"
+    )
+    p.add_argument("--val-size", type=float, default=0, help="validation fraction for the per-epoch history")
+    p.add_argument("--subset", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--test-subset", type=int, default=None, help="use only the first N test images")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory format (faster on CPU)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)"
+    )
+    p.add_argument("--data-dir", type=Path, default=None, help="directory with the .gz files (else searched)")
+    p.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check (synthetic stand-ins)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _config(args: argparse.Namespace, **extra: object) -> TrainConfig:
+    return TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        batch_norm=args.batch_norm,
+        augment=args.augment,
+        val_size=args.val_size,
+        subset=args.subset,
+        test_subset=args.test_subset,
+        channels_last=args.channels_last,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _data(args: argparse.Namespace) -> FashionData:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return FashionData.load(args.data_dir, verify=not args.no_verify)
+
+
+def _train(args: argparse.Namespace) -> None:
+    cfg = _config(args, model=args.model, kernel_size=args.kernel_size, seed=args.seed)
+    if args.model == "mlp":
+        cfg = replace(cfg, hidden=tuple(args.hidden or (128, 64)))
+    elif args.hidden:
+        cfg = replace(cfg, hidden=(args.hidden[0],))
+    result = run_training(cfg, _data(args), args.device, False if args.quiet else None)
+    out = args.out or DEFAULT_OUT / (f"cnn{args.kernel_size}" if args.model == "cnn" else "mlp")
+    path = save_result(result, out)
+    print(
+        f"{args.model}: test accuracy {100 * result.test_accuracy:.2f}%, loss {result.test_loss:.4f}, "
+        f"{result.params:,} parameters, {result.seconds_per_epoch:.1f} s/epoch -> {path}"
+    )
+
+
+def _study(args: argparse.Namespace) -> None:
+    from course_lib.fashion.plots import save_study_figures
+    from course_lib.fashion.study import STUDY_CONFIG, format_markdown, run_kernel_study
+
+    cfg = _config(args, channels_last=args.channels_last or STUDY_CONFIG.channels_last)
+    study = run_kernel_study(
+        args.kernel_sizes,
+        args.seeds,
+        args.epochs,
+        args.subset,
+        args.test_subset,
+        include_mlp=not args.no_mlp,
+        config=cfg,
+        data=_data(args),
+        device=args.device,
+        progress=False if args.quiet else None,
+    )
+    out = args.out or DEFAULT_OUT / "study"
+    paths = study.save(out)
+    if not args.no_figures:
+        paths += save_study_figures(study, out)
+    print(format_markdown(study))
+    print(json.dumps({"epochs": len(study.runs[0].history), "written": [str(p) for p in paths]}, indent=1))
+
+
+def _summary(args: argparse.Namespace) -> None:
+    cfg = TrainConfig(model=args.model, kernel_size=args.kernel_size, batch_norm=args.batch_norm)
+    if args.model == "mlp":
+        cfg = replace(cfg, hidden=tuple(args.hidden or (128, 64)))
+    print(format_summary(layer_summary(cfg.build_model())))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m course_lib.fashion", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    defaults = TrainConfig()
+
+    train = sub.add_parser("train", help="train one model, write results.json and model.pt")
+    train.add_argument("--model", choices=["cnn", "mlp"], default="cnn")
+    train.add_argument("--kernel-size", type=int, default=3, help="CNN kernel size (odd)")
+    train.add_argument("--hidden", type=int, nargs="+", default=None, help="dense widths (MLP: 128 64)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--out", type=Path, default=None, help=f"output directory (default {DEFAULT_OUT}/<model>)"
+    )
+    _add_recipe(train, defaults)
+    train.set_defaults(func=_train)
+
+    study = sub.add_parser("study", help="the kernel-size study: CNN per kernel size and seed, MLP per seed")
+    study.add_argument("--kernel-sizes", type=int, nargs="+", default=[3, 5, 7])
+    study.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    study.add_argument("--no-mlp", action="store_true", help="skip the MLP baseline")
+    study.add_argument("--no-figures", action="store_true", help="tables only")
+    study.add_argument(
+        "--out", type=Path, default=None, help=f"output directory (default {DEFAULT_OUT}/study)"
+    )
+    _add_recipe(study, defaults)
+    study.set_defaults(func=_study)
+
+    summary = sub.add_parser("summary", help="print the per-layer table of a model")
+    summary.add_argument("--model", choices=["cnn", "mlp"], default="cnn")
+    summary.add_argument("--kernel-size", type=int, default=3)
+    summary.add_argument("--hidden", type=int, nargs="+", default=None)
+    summary.add_argument("--batch-norm", action="store_true")
+    summary.set_defaults(func=_summary)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

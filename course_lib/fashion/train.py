@@ -1,0 +1,335 @@
+r"""Training and evaluation loops, metrics, and one complete seeded training run.
+
+- :func:`train_one_epoch` minimises the mean cross-entropy
+  :math:`L = -\frac1B \sum_i \log \operatorname{softmax}(z_i)_{y_i}` batch by batch and returns the
+  epoch's mean loss (weighted by batch size).
+- :func:`confusion_matrix`: :math:`C_{ij} = \#\{n : y_n = i, \hat y_n = j\}` (rows = true class);
+  :func:`per_class_accuracy`: :math:`C_{ii} / \sum_j C_{ij}` (recall per class).
+- :func:`run_training` trains one model from a :class:`TrainConfig` and returns a
+  :class:`TrainResult`; everything is seeded, so a CPU run is reproducible bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from course_lib.fashion.data import CLASS_NAMES, N_CLASSES, FashionData, make_loaders
+from course_lib.fashion.models import BaselineMLP, FashionCNN, count_parameters, first_layer_parameters
+from course_lib.validation import check_int
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+def default_device() -> str:
+    """``"cuda"`` when a GPU is present, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and GPU)."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 -- seeds any legacy global-RNG user
+    torch.manual_seed(seed)
+
+
+def _progress_enabled(progress: bool | None) -> bool:
+    """``None``: only on an interactive terminal; ``True``/``False``: forced on/off."""
+    return sys.stderr.isatty() if progress is None else progress
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: Batches,
+    optimizer: torch.optim.Optimizer,
+    device: str | torch.device = "cpu",
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    progress: bool | None = None,
+) -> float:
+    """One pass over ``loader`` (zero grad, forward, cross-entropy, backward, step, then
+    ``scheduler.step()`` per batch when given); returns the mean training loss."""
+    model.train()
+    total, count = 0.0, 0
+    bar = tqdm(loader, desc="train", leave=False, disable=not _progress_enabled(progress))
+    for x, y in bar:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total += loss.item() * len(y)
+        count += len(y)
+        bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+    if count == 0:
+        raise ValueError("loader yielded no batches")
+    return total / count
+
+
+@torch.no_grad()
+def _logits(
+    model: nn.Module, loader: Batches, device: str | torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    model.eval()
+    outs, ys = [], []
+    for x, y in loader:
+        outs.append(model(x.to(device)).float().cpu())
+        ys.append(y)
+    if not outs:
+        raise ValueError("loader yielded no batches")
+    return torch.cat(outs), torch.cat(ys)  # (N, n_classes), (N,)
+
+
+def evaluate(model: nn.Module, loader: Batches, device: str | torch.device = "cpu") -> tuple[float, float]:
+    """(mean cross-entropy, accuracy in [0, 1]) over ``loader``, in eval mode without gradients."""
+    logits, y = _logits(model, loader, device)
+    loss = nn.functional.cross_entropy(logits, y).item()
+    return loss, (logits.argmax(1) == y).double().mean().item()
+
+
+def predict(
+    model: nn.Module, loader: Batches, device: str | torch.device = "cpu"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(true labels, predicted labels) as int64 arrays, in the loader's order."""
+    logits, y = _logits(model, loader, device)
+    return y.numpy().astype(np.int64), logits.argmax(1).numpy().astype(np.int64)
+
+
+def _as_labels(name: str, values: object, n_classes: int) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name}.dtype={arr.dtype} must be an integer type")
+    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+        raise ValueError(f"{name} has labels outside 0..{n_classes - 1}")
+    return arr.astype(np.int64)
+
+
+def confusion_matrix(y_true: object, y_pred: object, n_classes: int = N_CLASSES) -> np.ndarray:
+    """int64 ``(n_classes, n_classes)`` counts, ``C[i, j]`` = samples of true class i predicted as j."""
+    n_classes = check_int("n_classes", n_classes, minimum=1)
+    t, p = _as_labels("y_true", y_true, n_classes), _as_labels("y_pred", y_pred, n_classes)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
+    flat = np.bincount(t * n_classes + p, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes)  # (true, predicted)
+
+
+def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
+    """Diagonal over row sums of a confusion matrix (rows = true class); NaN for classes with no samples."""
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"cm must be a square 2-D matrix, got shape {cm.shape}")
+    if (cm < 0).any():
+        raise ValueError("cm must not contain negative counts")
+    rows = cm.sum(axis=1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rows > 0, np.diag(cm) / rows, np.nan)
+
+
+# --------------------------------------------------------------------------------------------------
+# One complete run
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines one training run (the optimizer and LR schedule are explicit)."""
+
+    model: Literal["cnn", "mlp"] = "cnn"
+    kernel_size: int = 3
+    channels: tuple[int, ...] = (32, 64, 128)
+    hidden: tuple[int, ...] = (128,)
+    dropout: float | None = None  # None: the model's default (0.3 CNN, 0.2 MLP)
+    batch_norm: bool = False
+    epochs: int = 5
+    batch_size: int = 128
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "onecycle", "cosine"] = "constant"
+    augment: bool = False
+    val_size: int | float = 0
+    seed: int = 0
+    subset: int | None = None  # first n training images (None: all)
+    test_subset: int | None = None  # first n test images (None: all)
+    channels_last: bool = False
+    target_accuracy: float | None = None  # stop once the test accuracy reaches it
+
+    def build_model(self) -> nn.Module:
+        if self.model == "cnn":
+            kwargs: dict[str, Any] = {} if self.dropout is None else {"dropout": self.dropout}
+            return FashionCNN(
+                self.kernel_size, self.channels, self.hidden[0], batch_norm=self.batch_norm, **kwargs
+            )
+        if self.model == "mlp":
+            kwargs = {} if self.dropout is None else {"dropout": self.dropout}
+            return BaselineMLP(self.hidden, **kwargs)
+        raise ValueError(f"model={self.model!r} must be 'cnn' or 'mlp'")
+
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        params = model.parameters()
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(
+                params, lr=self.lr, momentum=0.9, nesterov=True, weight_decay=self.weight_decay
+            )
+        raise ValueError(f"optimizer={self.optimizer!r} must be 'adam', 'adamw' or 'sgd'")
+
+    def build_scheduler(
+        self, optimizer: torch.optim.Optimizer, steps_per_epoch: int
+    ) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """Stepped once per batch: OneCycle peaks at ``lr``; cosine decays from ``lr`` to 0."""
+        total = self.epochs * steps_per_epoch
+        if self.schedule == "constant":
+            return None
+        if self.schedule == "onecycle":
+            return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.lr, total_steps=total)
+        if self.schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        raise ValueError(f"schedule={self.schedule!r} must be 'constant', 'onecycle' or 'cosine'")
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    eval_loss: float
+    eval_accuracy: float
+    seconds: float  # training time of the epoch (evaluation excluded)
+    lr: float
+
+
+@dataclass
+class TrainResult:
+    """What one run produces; ``to_json`` drops the model (saved separately as a checkpoint)."""
+
+    config: TrainConfig
+    params: int
+    first_layer_params: int
+    test_loss: float
+    test_accuracy: float
+    confusion: list[list[int]]
+    per_class_accuracy: dict[str, float]
+    history: list[EpochRecord]
+    seconds_per_epoch: float
+    eval_split: str
+    model: nn.Module | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("model")
+        out["config"] = asdict(self.config)
+        return out
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Batches,
+    eval_loader: Batches,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool | None = None,
+    target_accuracy: float | None = None,
+) -> list[EpochRecord]:
+    """Train for ``epochs`` (or until the eval accuracy reaches ``target_accuracy``); the history."""
+    epochs = check_int("epochs", epochs, minimum=1)
+    history: list[EpochRecord] = []
+    bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not _progress_enabled(progress))
+    for epoch in bar:
+        lr = optimizer.param_groups[0]["lr"]
+        start = time.perf_counter()
+        train_loss = train_one_epoch(model, train_loader, optimizer, device, scheduler, progress)
+        seconds = time.perf_counter() - start
+        eval_loss, eval_acc = evaluate(model, eval_loader, device)
+        history.append(EpochRecord(epoch, train_loss, eval_loss, eval_acc, seconds, lr))
+        bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{eval_acc:.4f}", refresh=False)
+        if target_accuracy is not None and eval_acc >= target_accuracy:
+            break
+    return history
+
+
+def run_training(
+    config: TrainConfig,
+    data: FashionData | None = None,
+    device: str | None = None,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Seed, build loaders/model/optimizer/schedule from ``config``, fit, and evaluate on the test set.
+
+    The per-epoch history evaluates on the validation split when ``config.val_size`` > 0, else on the
+    test set. ``data`` defaults to :meth:`FashionData.load` (the verified real files).
+    """
+    device = device or default_device()
+    seed_everything(config.seed)
+    data = (data if data is not None else FashionData.load()).subset(config.subset, config.test_subset)
+    loaders = make_loaders(
+        data,
+        batch_size=config.batch_size,
+        val_size=config.val_size,
+        augment=config.augment,
+        seed=config.seed,
+        channels_last=config.channels_last,
+    )
+    model = config.build_model().to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = config.build_optimizer(model)
+    scheduler = config.build_scheduler(optimizer, len(loaders.train))
+    eval_loader = loaders.val if loaders.val is not None else loaders.test
+    history = fit(
+        model,
+        loaders.train,
+        eval_loader,
+        optimizer,
+        config.epochs,
+        scheduler,
+        device,
+        progress,
+        config.target_accuracy,
+    )
+    y_true, y_pred = predict(model, loaders.test, device)
+    test_loss, test_acc = evaluate(model, loaders.test, device)
+    cm = confusion_matrix(y_true, y_pred)
+    return TrainResult(
+        config=config,
+        params=count_parameters(model),
+        first_layer_params=first_layer_parameters(model),
+        test_loss=test_loss,
+        test_accuracy=test_acc,
+        confusion=cm.tolist(),
+        per_class_accuracy=dict(zip(CLASS_NAMES, per_class_accuracy(cm).tolist(), strict=True)),
+        history=history,
+        seconds_per_epoch=float(np.mean([h.seconds for h in history])),
+        eval_split="val" if loaders.val is not None else "test",
+        model=model,
+    )
+
+
+def save_result(result: TrainResult, out_dir: str | Path) -> Path:
+    """Write ``results.json`` and ``model.pt`` (the state dict) into ``out_dir``; returns the JSON path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    path.write_text(json.dumps(result.to_json(), indent=2))
+    if result.model is not None:
+        torch.save(result.model.state_dict(), out / "model.pt")
+    return path
