@@ -20,6 +20,7 @@ import importlib.util
 import io
 import os
 import sys
+import types
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
@@ -132,6 +133,46 @@ class _ReferenceCallDetector:
             sys.setprofile(previous)
 
 
+#: Modules whose attributes a student's code must not replace (besides course_lib and autograder).
+GUARDED_MODULES = ("builtins", "math", "copy", "numpy", "numpy.linalg", "numpy.lib.stride_tricks")
+
+
+class _ModuleGuard:
+    """Snapshots the namespaces of guarded modules and puts back anything a call replaced.
+
+    Monkeypatching numpy, builtins or the grader from inside the student's code therefore cannot
+    change how the grader computes the expected values; what was replaced is recorded.
+    """
+
+    def __init__(self) -> None:
+        self.replaced: list[str] = []
+
+    @staticmethod
+    def _modules() -> list[types.ModuleType]:
+        names = [n for n in list(sys.modules) if n.split(".")[0] in PROTECTED_PACKAGES]
+        names += [n for n in GUARDED_MODULES if n in sys.modules]
+        return [sys.modules[n] for n in names if isinstance(sys.modules.get(n), types.ModuleType)]
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """Snapshot before the block; restore and record replaced or deleted attributes after it."""
+        snapshot = [(module, dict(vars(module))) for module in self._modules()]
+        try:
+            yield
+        finally:
+            for module, before in snapshot:
+                namespace = vars(module)
+                for name, value in before.items():
+                    if namespace.get(name, _MISSING) is not value:
+                        setattr(module, name, value)
+                        label = f"{module.__name__}.{name}"
+                        if label not in self.replaced:
+                            self.replaced.append(label)
+
+
+_MISSING = object()
+
+
 class LocalInvoker:
     """Runs the student's objects in this process (nbgrader hidden-test cells).
 
@@ -146,6 +187,12 @@ class LocalInvoker:
     def __init__(self, namespace: Mapping[str, Any]) -> None:
         self.namespace = dict(namespace)
         self._detector = _ReferenceCallDetector()
+        self._guard = _ModuleGuard()
+
+    @property
+    def replaced_attributes(self) -> list[str]:
+        """Attributes of numpy/builtins/course_lib/autograder the student's code replaced (restored)."""
+        return list(self._guard.replaced)
 
     @property
     def reference_calls(self) -> list[str]:
@@ -176,6 +223,7 @@ class LocalInvoker:
                 np.errstate(all="ignore"),
                 contextlib.redirect_stdout(sink),
                 contextlib.redirect_stderr(sink),
+                self._guard.watching(),
                 self._detector.watching(),
             ):
                 warnings.simplefilter("ignore")

@@ -1,0 +1,58 @@
+"""The nbgrader hidden-test entry point: ``check(grade_id, obj) -> points``.
+
+A graded test cell contains::
+
+    from autograder import check
+    check("conv2d", conv2d)
+
+``check`` grades the student's object in the kernel (through :class:`~autograder.invoke.LocalInvoker`:
+copied inputs, captured prints, restored monkeypatches, calls into course_lib recorded), prints the
+plain-text feedback to STDOUT, and returns the points earned: the cell's value, which nbgrader records
+as partial credit. Nothing is written to stderr (nbgrader zeroes a cell that writes there): warnings
+are silenced and the grader's own failures are reported as feedback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+from autograder.invoke import LocalInvoker
+from autograder.items import ITEMS
+from autograder.properties import run_item
+from autograder.report import item_text
+from autograder.result import ItemResult
+
+
+def grade_object(grade_id: str, obj: Any) -> ItemResult:
+    """Grade ``obj`` (the student's function or class) as item ``grade_id``, in this process."""
+    if grade_id not in ITEMS:
+        raise ValueError(f"grade_id={grade_id!r} is not a graded item; known items: {sorted(ITEMS)}")
+    return run_item(ITEMS[grade_id], LocalInvoker({grade_id: obj}))
+
+
+def check(grade_id: str, obj: Any) -> float:
+    """Grade ``obj`` as ``grade_id``, print the feedback to stdout, return the points earned."""
+    if grade_id not in ITEMS:
+        raise ValueError(f"grade_id={grade_id!r} is not a graded item; known items: {sorted(ITEMS)}")
+    stdout = sys.stdout
+    sink = io.StringIO()
+    try:
+        with (
+            warnings.catch_warnings(),
+            np.errstate(all="ignore"),
+            contextlib.redirect_stderr(sink),
+        ):
+            warnings.simplefilter("ignore")
+            result = grade_object(grade_id, obj)
+    except Exception as exc:  # a grader bug: report it as feedback, never as a traceback on stderr
+        note = f"internal grader error ({type(exc).__name__}); please tell your instructor"
+        print(f"{grade_id}: 0/{ITEMS[grade_id].points} points\n  {note}", file=stdout, flush=True)
+        return 0.0
+    print(item_text(result), file=stdout, flush=True)
+    return result.earned

@@ -1,0 +1,260 @@
+r"""The property runner: ``run_item(item, invoker) -> ItemResult``.
+
+For each property of an item, the explicit examples (the lecture's worked examples) run first, in
+order; then hypothesis draws cases from the property's strategy. For every case the grader computes
+the expected value itself (from the case data, before the student's code runs), asks the invoker to
+run the student's code on a copy, and compares (:mod:`autograder.compare`). The first failure is
+shrunk to the smallest failing call, which the feedback names in the student's terms::
+
+    conv2d: handles stride: FAILED (0/2)
+      smallest failing call: conv2d(x.shape=(1, 1, 3, 3), w.shape=(1, 1, 2, 2), stride=2, padding=0)
+      expected shape (1, 1, 1, 1), got (1, 1, 2, 2)
+
+Hypothesis runs derandomized, without an example database, with a fixed number of examples per
+property, no deadline and no health checks, so the same submission always gets the same cases, the
+same score and the same text. Shrinking is bounded by a number of student calls (not by time): after
+:data:`SHRINK_CALLS` calls a property keeps the smallest failing call found so far.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+
+from autograder.compare import Tolerance, compare, describe_value
+from autograder.invoke import Invoker, StudentError, StudentTimeout, truncate
+from autograder.result import ItemResult, PropResult
+from autograder.strategies import describe_array
+
+if TYPE_CHECKING:
+    from autograder.items import Call, Item, Prop
+
+#: Most student calls spent on shrinking one failing property.
+SHRINK_CALLS = 120
+#: Longest feedback line (characters).
+MAX_LINE = 240
+#: Exceptions a property "rejects an invalid configuration" accepts.
+INVALID_ARGUMENT_ERRORS = ("ValueError", "TypeError")
+
+#: The grader's hypothesis settings (independent of any profile loaded in the kernel).
+GRADING_SETTINGS = settings(
+    max_examples=10,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=False,
+    report_multiple_bugs=False,
+    verbosity=Verbosity.quiet,
+    phases=(Phase.generate, Phase.shrink),
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def describe_call(item: Item, call: Call) -> str:
+    """``name(arg=..., ...)`` with arrays as ``x.shape=(...)`` (plus values when small)."""
+    if item.describe is not None:
+        return f"{item.grade_id}({item.describe(call)})"
+    parts = [_describe_arg(name, value) for name, value in zip(item.params, call.args, strict=False)]
+    parts += [_describe_arg(name, value) for name, value in call.kwargs.items()]
+    return truncate(f"{item.grade_id}({', '.join(parts)})", MAX_LINE)
+
+
+def _describe_arg(name: str, value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return describe_array(name, value)
+    return f"{name}={value!r}"
+
+
+def _error_text(err: StudentError) -> str:
+    if isinstance(err, StudentTimeout):
+        return f"timed out: {err.message}"
+    if err.type_name == "WireError":
+        return f"returned a value that cannot be graded: {err.message}"
+    return f"raised {err.type_name}: {err.message}" if err.message else f"raised {err.type_name}"
+
+
+@dataclass
+class _Tally:
+    """Counts over one item's student calls, to recognise stubs and missing names."""
+
+    calls: int = 0
+    not_implemented: int = 0
+    missing: int = 0
+
+    def record(self, grade_id: str, err: StudentError | None) -> None:
+        self.calls += 1
+        if err is not None and err.type_name == "NotImplementedError":
+            self.not_implemented += 1
+        if err is not None and err.type_name == "NameError" and repr(grade_id) in err.message:
+            self.missing += 1
+
+
+@dataclass
+class _PropertyRun:
+    """Runs one property's cases against the student, memoising verdicts per case."""
+
+    item: Item
+    prop: Prop
+    invoker: Invoker
+    tally: _Tally
+    calls: int = 0
+    budget: int = 0
+    timed_out: list[str] | None = None
+    memo: dict[bytes, list[str] | None] = field(default_factory=dict)
+
+    def failure(self, call: Call) -> list[str] | None:
+        """None when the student's code satisfies the property on ``call``, else the message lines."""
+        key = hashlib.sha256(pickle.dumps((call.args, call.kwargs), protocol=4)).digest()
+        if key in self.memo:
+            return self.memo[key]
+        if self.timed_out is not None or self.calls >= self.budget:
+            return None  # out of budget: the shrinker cannot make progress and stops
+        self.calls += 1
+        verdict = self._verdict(call)
+        self.memo[key] = verdict
+        return verdict
+
+    def _verdict(self, call: Call) -> list[str] | None:
+        item, prop = self.item, self.prop
+        expected: Any = None
+        if prop.expect == "value":
+            expected = item.expected(call, prop.keys)  # computed before the student's code runs
+        probe = "inputs_after_call" if prop.expect == "unchanged" else item.probe
+        try:
+            got = self.invoker.call(item.grade_id, call.args, call.kwargs, probe=probe)
+        except StudentTimeout as err:
+            self.tally.record(item.grade_id, err)
+            self.timed_out = [_error_text(err)]
+            return self.timed_out
+        except StudentError as err:
+            self.tally.record(item.grade_id, err)
+            if prop.expect == "raises" and err.type_name in INVALID_ARGUMENT_ERRORS:
+                return None
+            return [_error_text(err)]
+        self.tally.record(item.grade_id, None)
+        if prop.expect == "raises":
+            rule = f" ({call.note})" if call.note else ""
+            return [f"expected ValueError or TypeError{rule}, but it returned {describe_value(got)}"]
+        if prop.expect == "unchanged":
+            return _modified_inputs(item, call, got)
+        if prop.keys is not None and item.outputs:  # compare some values of a tuple result
+            if not isinstance(got, tuple | list) or len(got) != len(item.outputs):
+                names = ", ".join(item.outputs)
+                return [f"expected {len(item.outputs)} values ({names}), got {describe_value(got)}"]
+            got = dict(zip(item.outputs, got, strict=True))
+        if prop.keys is not None and isinstance(got, dict):
+            got = {k: got[k] for k in prop.keys if k in got}
+        message = compare(expected, got, prop.tol, item.outputs)
+        return None if message is None else [message]
+
+
+def _modified_inputs(item: Item, call: Call, got: Any) -> list[str] | None:
+    """Compare the inputs as they were after the call with the originals (exactly)."""
+    if not isinstance(got, list | tuple) or len(got) != len(call.args):
+        return [f"could not inspect the inputs after the call ({describe_value(got)})"]
+    exact = Tolerance(0.0, 0.0)
+    for name, before, after in zip(item.params, call.args, got, strict=False):
+        if isinstance(before, np.ndarray):
+            message = compare(before, after, exact)
+            if message is not None:
+                return [f"modified its input {name}: {message}"]
+    return None
+
+
+class _Failed(Exception):
+    """Raised inside the hypothesis test to mark a failing case."""
+
+    def __init__(self, call: Call, lines: list[str]) -> None:
+        super().__init__(lines[0] if lines else "failed")
+        self.call = call
+        self.lines = lines
+
+
+def run_property(item: Item, prop: Prop, invoker: Invoker, tally: _Tally | None = None) -> PropResult:
+    """Run one property: its explicit examples, then its generated cases (shrunk on failure)."""
+    tally = tally if tally is not None else _Tally()
+    budget = len(prop.examples) + prop.max_examples + SHRINK_CALLS
+    run = _PropertyRun(item, prop, invoker, tally, budget=budget)
+    for call in prop.examples:
+        lines = run.failure(call)
+        if lines is not None:
+            return _failed(item, prop, "failing call", call, lines)
+    if prop.cases is None:
+        return PropResult(prop.name, prop.weight, True)
+    failures: list[_Failed] = []
+
+    def check_case(call: Call) -> None:
+        lines = run.failure(call)
+        if lines is not None:
+            failures.append(_Failed(call, lines))
+            raise failures[-1]
+
+    test = settings(GRADING_SETTINGS, max_examples=prop.max_examples)(given(prop.cases)(check_case))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            test()
+    except _Failed as exc:
+        return _failed(item, prop, "smallest failing call", exc.call, exc.lines)
+    except Exception:
+        if not failures:  # not the student's fault: a grader bug must not be hidden
+            raise
+        smallest = failures[-1]  # hypothesis gave up (e.g. a flaky student function): report the last
+        return _failed(item, prop, "smallest failing call", smallest.call, smallest.lines)
+    return PropResult(prop.name, prop.weight, True)
+
+
+def _failed(item: Item, prop: Prop, label: str, call: Call, lines: list[str]) -> PropResult:
+    text = [truncate(f"{label}: {describe_call(item, call)}", MAX_LINE)]
+    text += [truncate(line, MAX_LINE) for line in lines[:2]]
+    return PropResult(prop.name, prop.weight, False, tuple(text))
+
+
+def run_item(item: Item, invoker: Invoker, detect_reference: bool = True) -> ItemResult:
+    """Grade one item: a provenance check, then every property in order.
+
+    With ``detect_reference`` (always, except when the test suite grades the reference itself), a
+    solution that is, wraps or calls course_lib/autograder earns 0 and is flagged.
+    """
+    if detect_reference:
+        flag = _provenance(item, invoker)
+        if flag is not None:
+            return _flagged(item, flag)
+    tally = _Tally()
+    results = tuple(run_property(item, prop, invoker, tally) for prop in item.properties)
+    reference_calls = getattr(invoker, "reference_calls", [])  # recorded by the in-kernel invoker
+    if detect_reference and reference_calls:
+        return _flagged(item, f"calls {reference_calls[0]}")
+    replaced = getattr(invoker, "replaced_attributes", [])  # monkeypatching, undone by the invoker
+    if replaced:
+        message = f"replaced {', '.join(replaced[:3])} while running: 0 points, flagged for review"
+        return ItemResult(item.grade_id, item.points, results, "flagged", message, flags=("tampering",))
+    if tally.calls and tally.not_implemented == tally.calls:
+        message = f"not implemented yet: {item.grade_id} raises NotImplementedError"
+        return ItemResult(item.grade_id, item.points, results, "not_implemented", message)
+    if tally.calls and tally.missing == tally.calls:
+        message = f"not found: the submission does not define {item.grade_id}"
+        return ItemResult(item.grade_id, item.points, results, "missing", message)
+    return ItemResult(item.grade_id, item.points, results)
+
+
+def _provenance(item: Item, invoker: Invoker) -> str | None:
+    """A description of how the student's object refers to the reference, or None."""
+    try:
+        found = invoker.call(item.grade_id, (), {}, probe="provenance")
+    except StudentError:
+        return None
+    return found if isinstance(found, str) and found else None
+
+
+def _flagged(item: Item, finding: str) -> ItemResult:
+    message = (
+        f"uses the course's reference implementation ({truncate(finding, 160)}): 0 points, flagged for review"
+    )
+    return ItemResult(item.grade_id, item.points, (), "flagged", message, flags=("reference",))
