@@ -8,9 +8,10 @@ A *case* is a frozen dataclass holding everything one call needs (arrays and key
 Strategies are composable: every size parameter takes an ``int`` or a strategy of ints, and they only
 generate VALID configurations (the kernel fits the padded input, ``"same"`` only with stride 1). Shapes
 are small and drawn from ``st.integers`` ranges so that failures shrink to the smallest case; arrays are
-float64 with bounded finite values (``float_arrays``) or, for max pooling, distinct values
-(``distinct_arrays``: no ties, and neighbours at least ``2 / size`` apart, so finite differences never
-cross a tie). ``invalid_*`` strategies draw calls that must raise, with the exception type expected.
+float64 with bounded finite values (``float_arrays``), on a grid (``grid_arrays``, for finite
+differences) or, for max pooling, distinct values (``distinct_arrays``: no ties, and neighbours at least
+``2 / size`` apart, so finite differences never cross a tie). ``invalid_*`` strategies draw calls that
+must raise, with the exception type expected.
 
 Sections: arrays -- arithmetic cases -- convolution cases -- pooling cases -- invalid calls.
 Other engineers append their own clearly headed sections at the end.
@@ -73,6 +74,14 @@ def float_arrays(shape: tuple[int, ...], bound: float = 2.0) -> st.SearchStrateg
     """float64 arrays of ``shape`` with finite values in ``[-bound, bound]`` (no NaN, inf, subnormals)."""
     elements = st.floats(-bound, bound, allow_nan=False, allow_infinity=False, allow_subnormal=False)
     return hnp.arrays(np.float64, shape, elements=elements)
+
+
+def grid_arrays(shape: tuple[int, ...], bound: float = 2.0, step: float = 0.125) -> st.SearchStrategy[Array]:
+    """float64 arrays of ``shape`` whose values are multiples of ``step`` in ``[-bound, bound]``: sums of
+    their products are exact, and no value is tiny but nonzero (good for finite differences, where a
+    gradient of 1e-45 next to a numerical 0 would read as a 100% error)."""
+    n = int(bound / step)
+    return hnp.arrays(np.float64, shape, elements=st.integers(-n, n).map(lambda i: i * step))
 
 
 def distinct_arrays(shape: tuple[int, ...]) -> st.SearchStrategy[Array]:
@@ -217,9 +226,12 @@ def conv_cases(
     bias: BoolLike = BOOLEANS,
     extra_size: IntLike = EXTRA_SIZE,
     bound: float = 2.0,
+    grid: bool = False,
 ) -> ConvCase:
     """Valid convolution calls. ``square=True`` makes both the input and the kernel square; the input
-    is ``extra_size`` pixels larger (per axis) than the smallest the dilated kernel fits with padding."""
+    is ``extra_size`` pixels larger (per axis) than the smallest the dilated kernel fits with padding.
+    Values are ``float_arrays`` in ``[-bound, bound]``, or ``grid_arrays`` when ``grid`` is True."""
+    arrays = grid_arrays if grid else float_arrays
     s, d, p = draw(as_strategy(stride)), draw(as_strategy(dilation)), _draw_padding(draw, padding)
     assume(not (p == "same" and s != 1))
     is_square = draw(as_strategy(square))
@@ -228,16 +240,16 @@ def conv_cases(
     h = _padded_min_size(d * (kh - 1) + 1, p) + draw(as_strategy(extra_size))
     wd = h if is_square else _padded_min_size(d * (kw - 1) + 1, p) + draw(as_strategy(extra_size))
     n, c_in, c_out = draw(as_strategy(batch)), draw(as_strategy(in_channels)), draw(as_strategy(out_channels))
-    x = draw(float_arrays((n, c_in, h, wd), bound))
-    w = draw(float_arrays((c_out, c_in, kh, kw), bound))
-    b = draw(float_arrays((c_out,), bound)) if draw(as_strategy(bias)) else None
+    x = draw(arrays((n, c_in, h, wd), bound))
+    w = draw(arrays((c_out, c_in, kh, kw), bound))
+    b = draw(arrays((c_out,), bound)) if draw(as_strategy(bias)) else None
     if p == "same":
         out_h, out_w = h, wd
     else:
         pad = 0 if p == "valid" else int(p)
         out_h = (h + 2 * pad - d * (kh - 1) - 1) // s + 1
         out_w = (wd + 2 * pad - d * (kw - 1) - 1) // s + 1
-    dout = draw(float_arrays((n, c_out, out_h, out_w), bound))
+    dout = draw(arrays((n, c_out, out_h, out_w), bound))
     return ConvCase(x, w, b, s, p, d, dout)
 
 
@@ -275,15 +287,18 @@ def pool_cases(
     square: BoolLike = BOOLEANS,
     extra_size: IntLike = EXTRA_SIZE,
     bound: float = 2.0,
+    grid: bool = False,
 ) -> PoolCase:
-    """Valid pooling calls on inputs with all-distinct values (no ties, see ``distinct_arrays``)."""
+    """Valid pooling calls on inputs with all-distinct values (no ties, see ``distinct_arrays``); the
+    upstream gradient ``dout`` is ``float_arrays``, or ``grid_arrays`` when ``grid`` is True."""
     k, s = draw(as_strategy(kernel)), draw(as_strategy(stride))
     h = k + draw(as_strategy(extra_size))
     wd = h if draw(as_strategy(square)) else k + draw(as_strategy(extra_size))
     n, c = draw(as_strategy(batch)), draw(as_strategy(channels))
     x = draw(distinct_arrays((n, c, h, wd)))
     step = k if s is None else s
-    dout = draw(float_arrays((n, c, (h - k) // step + 1, (wd - k) // step + 1), bound))
+    arrays = grid_arrays if grid else float_arrays
+    dout = draw(arrays((n, c, (h - k) // step + 1, (wd - k) // step + 1), bound))
     return PoolCase(x, k, s, dout)
 
 
