@@ -1,0 +1,232 @@
+"""The sandboxed worker: isolation, limits, timeouts, crashes and floods never reach the grader."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder import sandbox
+from autograder.invoke import StudentError, StudentTimeout
+from autograder.sandbox import Limits, SandboxInvoker, Zygote
+
+FAST = Limits(call_timeout=1.0, cell_timeout=1.5, submission_timeout=60.0)
+
+
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[Zygote]:
+    z = Zygote(preload=("numpy",))
+    yield z
+    z.close()
+
+
+@pytest.fixture(autouse=True)
+def short_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "GRACE_SECONDS", 0.5)
+
+
+def cells(*sources: str) -> list[tuple[int, str]]:
+    return list(enumerate(sources))
+
+
+def run(zygote: Zygote | None, sources: Sequence[str], limits: Limits = FAST) -> SandboxInvoker:
+    invoker = SandboxInvoker(cells(*sources), zygote=zygote, limits=limits, probes_source="")
+    invoker.start()
+    return invoker
+
+
+def errors(invoker: SandboxInvoker) -> list[str | None]:
+    return [None if o.error is None else o.error[0] for _, o in sorted(invoker.outcomes.items())]
+
+
+def processes_of_session(sid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[3]) == sid:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.parametrize("use_zygote", [True, False], ids=["forked", "exec"])
+def test_cells_run_in_order_and_calls_return_plain_values(zygote: Zygote, use_zygote: bool) -> None:
+    with SandboxInvoker(
+        cells(
+            "import numpy as np", "def double(x):\n    return np.asarray(x) * 2", "raise ValueError('cell 2')"
+        ),
+        zygote=zygote if use_zygote else None,
+        limits=FAST,
+        probes_source="",
+    ) as invoker:
+        assert errors(invoker) == [None, None, "ValueError"]
+        assert invoker.outcomes[2].error == ("ValueError", "cell 2")
+        got = invoker.call("double", (np.arange(3.0),), {})
+        np.testing.assert_array_equal(got, [0.0, 2.0, 4.0])
+        with pytest.raises(StudentError, match="NameError"):
+            invoker.call("missing", (), {})
+
+
+def test_grader_packages_cannot_be_imported_or_read(zygote: Zygote) -> None:
+    import course_lib
+
+    root = str(Path(course_lib.__file__).resolve().parents[1])
+    with run(
+        zygote,
+        [
+            "import course_lib",
+            "import autograder.items",
+            f"import sys\nsys.path.insert(0, {root!r})\nimport course_lib",
+            f"text = open({course_lib.__file__!r}).read()",
+            "import numpy",
+        ],
+    ) as invoker:
+        assert errors(invoker) == ["ModuleNotFoundError"] * 3 + ["PermissionError", None]
+    assert "import course_lib" in invoker.attempts
+
+
+def test_environment_is_scrubbed_and_workdir_is_private_and_removed(
+    zygote: Zygote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRADER_SECRET", "hunter2")
+    invoker = run(
+        zygote,
+        [
+            "import os\nenv = dict(os.environ)\nhome = os.getcwd()\nopen('scratch.txt', 'w').write('ok')",
+            "def env_of(name):\n    return env.get(name)",
+            "def cwd():\n    return home",
+        ],
+    )
+    assert invoker.call("env_of", ("GRADER_SECRET",), {}) is None
+    assert invoker.call("env_of", ("NBGRADER_EXECUTION",), {}) == "autograde"
+    assert invoker.call("env_of", ("OMP_NUM_THREADS",), {}) == "1"
+    workdir = invoker.call("cwd", (), {})
+    assert invoker.call("env_of", ("HOME",), {}) == workdir
+    assert Path(workdir, "scratch.txt").exists()
+    invoker.close()
+    assert not Path(workdir).exists()
+
+
+def test_network_processes_and_writes_outside_the_workdir_are_refused(zygote: Zygote, tmp_path: Path) -> None:
+    with run(
+        zygote,
+        [
+            "import socket\nsocket.create_connection(('127.0.0.1', 9))",
+            "import os\nos.fork()",
+            "import subprocess\nsubprocess.run(['true'])",
+            f"open({str(tmp_path / 'out.txt')!r}, 'w')",
+        ],
+    ) as invoker:
+        assert errors(invoker) == ["PermissionError"] * 4
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_infinite_loop_in_a_call_times_out_and_other_functions_still_work(zygote: Zygote) -> None:
+    with run(zygote, ["def spin(n):\n    while True:\n        pass", "def one():\n    return 1"]) as invoker:
+        with pytest.raises(StudentTimeout, match="did not finish within 1 s"):
+            invoker.call("spin", (3,), {})
+        with pytest.raises(StudentTimeout):  # fails fast, no second wait
+            invoker.call("spin", (4,), {})
+        assert invoker.call("one", (), {}) == 1
+
+
+def test_top_level_loop_that_ignores_alarms_is_killed_and_later_cells_still_run(zygote: Zygote) -> None:
+    with run(
+        zygote,
+        [
+            "x = 41",
+            "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass",
+            "def answer():\n    return x + 1",
+        ],
+    ) as invoker:
+        assert errors(invoker) == [None, "Timeout", None]
+        assert invoker.call("answer", (), {}) == 42
+        assert any("restarted" in e for e in invoker.events)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import sys\nsys.exit(3)", "SystemExit"),
+        ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+        ("import os\nos._exit(3)", "WorkerDied"),
+        ("import ctypes\nctypes.string_at(0)", "WorkerDied"),
+    ],
+    ids=["sys.exit", "KeyboardInterrupt", "os._exit", "segfault"],
+)
+def test_exits_and_crashes_in_a_cell_are_recorded_and_grading_continues(
+    zygote: Zygote, source: str, expected: str
+) -> None:
+    with run(zygote, ["y = 2", source, "def f():\n    return y"]) as invoker:
+        assert errors(invoker) == [None, expected, None]
+        assert invoker.call("f", (), {}) == 2
+
+
+def test_segfault_inside_a_call_is_a_student_error(zygote: Zygote) -> None:
+    with run(
+        zygote, ["import ctypes\ndef crash():\n    ctypes.string_at(0)", "def ok():\n    return 'ok'"]
+    ) as invoker:
+        with pytest.raises(StudentError, match="SIGSEGV"):
+            invoker.call("crash", (), {})
+        assert invoker.call("ok", (), {}) == "ok"
+
+
+def test_output_flood_is_bounded(zygote: Zygote) -> None:
+    limits = Limits(call_timeout=5.0, cell_timeout=10.0, output_bytes=1000)
+    with run(
+        zygote,
+        ["import sys, os\nfor _ in range(2000):\n    print('x' * 10000)\nos.write(2, b'e' * 10**6)"],
+        limits,
+    ) as invoker:
+        assert errors(invoker) == [None]
+    assert invoker.output.startswith("x" * 1000)
+    assert "more bytes of output dropped" in invoker.output
+    assert len(invoker.output) < 1100
+
+
+def test_process_bomb_is_contained_and_leaves_no_process(zygote: Zygote) -> None:
+    limits = Limits(call_timeout=1.0, cell_timeout=2.0, max_processes=8)
+    source = (
+        "import ctypes, time\nlibc = ctypes.CDLL(None)\nfor _ in range(30):\n    libc.fork()\ntime.sleep(60)"
+    )
+    invoker = run(zygote, ["def f():\n    return 5", source], limits)
+    assert errors(invoker) == [None, "Timeout"]
+    assert invoker.call("f", (), {}) == 5
+    worker = invoker._worker
+    assert worker is not None
+    invoker.close()
+    deadline = time.monotonic() + 3.0  # killed at once; the zygote reaps the orphans within 0.2 s
+    while processes_of_session(worker.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_of_session(worker.pid) == []
+
+
+def test_memory_bomb_raises_memory_error(zygote: Zygote) -> None:
+    with run(zygote, ["blob = bytearray(64 * 2**30)"], Limits(memory_mb=512)) as invoker:
+        assert errors(invoker) == ["MemoryError"]
+
+
+def test_results_that_are_not_plain_data_are_student_errors(zygote: Zygote) -> None:
+    with run(
+        zygote,
+        [
+            "import numpy as np\nclass Liar(np.ndarray):\n    def __eq__(self, other):\n        return True",
+            "def liar():\n    return np.zeros(2).view(Liar)",
+            "def thing():\n    return object()",
+        ],
+    ) as invoker:
+        assert type(invoker.call("liar", (), {})) is np.ndarray
+        with pytest.raises(StudentError, match="unsupported return type object"):
+            invoker.call("thing", (), {})
+
+
+def test_limits_are_validated() -> None:
+    with pytest.raises(ValueError, match="call_timeout=0"):
+        Limits(call_timeout=0)
