@@ -61,7 +61,7 @@ bench: setup
 	$(PY) -m benchmarks
 
 release: setup
-	$(PY) -m autograder release
+	$(PY) -m autograder.release
 
 clean:
 	rm -rf $(OUT) demo_class build *.egg-info

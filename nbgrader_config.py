@@ -1,0 +1,50 @@
+"""nbgrader configuration of the CNN course (read by every ``nbgrader`` command run in this folder).
+
+Paths are relative to this file's folder, the course root: instructors edit ``source/<id>/<id>.ipynb``,
+``make release`` writes the student versions to ``release/<id>/`` (see ``autograder/release.py``).
+The gradebook (``gradebook.db``) and the local exchange (``demo_class/exchange``) are git-ignored, so
+nothing that grading writes is ever tracked.
+"""
+
+import os
+
+c = get_config()  # noqa: F821  (injected by traitlets' config loader)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# The course, in teaching order. nbgrader assignment id = folder under source/ = notebook name.
+# `make demo` adds them to the gradebook (`nbgrader db assignment add`); a test checks that this list,
+# the source/ folders and autograder.items.ASSIGNMENTS agree.
+ASSIGNMENTS = (
+    "conv_arithmetic",
+    "convolution_by_hand",
+    "backprop_conv_pool",
+    "tinycnn",
+    "fashion_mnist_kernels",
+)
+
+c.CourseDirectory.course_id = "cnn-course"
+c.CourseDirectory.root = HERE
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "gradebook.db")  # git-ignored (*.db)
+
+# Released stubs: say what to do instead of nbgrader's bare `raise NotImplementedError()`.
+c.ClearSolutions.code_stub = {
+    "python": (
+        "# YOUR CODE HERE: replace the line below with your implementation.\n"
+        'raise NotImplementedError("write this function as its docstring says, then run the checks below")'
+    )
+}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Autograde / validate: a cell may take up to 5 minutes (the Fashion-MNIST training cells run a small
+# budget when NBGRADER_EXECUTION is set, about a minute on 2 CPU cores); whole notebooks take far less.
+c.Execute.timeout = 300
+c.Execute.interrupt_on_timeout = True
+
+# Keep feedback readable when a submission prints in a loop or fails deep inside numpy/torch.
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 60
+
+# Local demo exchange (nbgrader release_assignment / fetch / submit / collect) outside tracked files.
+c.Exchange.root = os.path.join(HERE, "demo_class", "exchange")
+c.Exchange.path_includes_course = True
