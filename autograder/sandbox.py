@@ -457,7 +457,8 @@ def spawn_forked(zygote: Zygote, config: dict[str, Any], max_output: int, max_fr
 class SandboxInvoker:
     """Runs a submission's code cells in a sandboxed worker and calls its functions there.
 
-    ``cells`` are ``(index, source)`` pairs in execution order. Use as a context manager, or call
+    ``cells`` are ``(index, source)`` pairs in execution order; ``files`` (name -> bytes) are put in
+    the working directory first (helper modules the notebook imports). Use as a context manager, or call
     :meth:`start` then :meth:`close`. :attr:`outcomes` records each cell's error (if any),
     :attr:`events` what went wrong with the worker itself (timeouts, crashes, restarts).
     """
@@ -472,8 +473,10 @@ class SandboxInvoker:
         uid: int | None = None,
         forbidden_paths: Sequence[str] = (),
         probes_source: str | None = None,
+        files: dict[str, bytes] | None = None,
     ) -> None:
         self.cells = list(cells)
+        self.files = dict(files or {})
         self.limits = limits or Limits()
         self.zygote = zygote
         self.preload = tuple(preload)
@@ -537,8 +540,12 @@ class SandboxInvoker:
     def _spawn(self) -> None:
         self._workdir = tempfile.mkdtemp(prefix="autograder-")
         os.chmod(self._workdir, 0o700)
+        for name, data in self.files.items():
+            target = Path(self._workdir, Path(name).name)
+            target.write_bytes(data)
         if self.uid is not None and os.getuid() == 0:
-            os.chown(self._workdir, self.uid, self.uid)
+            for path in [self._workdir, *(str(Path(self._workdir, Path(n).name)) for n in self.files)]:
+                os.chown(path, self.uid, self.uid)
         config = {
             "workdir": self._workdir,
             "env": worker_env(self._workdir),

@@ -81,7 +81,13 @@ class Guard:
 
     def __init__(self, workdir: str, forbidden_paths: Sequence[str], forbidden_modules: Sequence[str]):
         self.workdir = os.path.realpath(workdir)
-        self.forbidden_paths = tuple(os.path.realpath(p) for p in forbidden_paths)
+        needed = (self.workdir, os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix))
+        # a forbidden folder that contains what the worker needs (e.g. /tmp) cannot be refused whole
+        self.forbidden_paths = tuple(
+            path
+            for path in (os.path.realpath(p) for p in forbidden_paths)
+            if not any(self._under(n, (path,)) for n in needed)
+        )
         self.forbidden_modules = frozenset(forbidden_modules)
         self.allowed_write = (self.workdir, "/dev/null")
         self.attempts: list[str] = []

@@ -1,0 +1,118 @@
+"""Command line: ``python -m autograder grade | gradescope-bundle | release``.
+
+``grade PATH... --assignment NAME [--jobs N] [--out DIR] [--source DIR] [--force]`` grades
+notebooks, folders of notebooks or an nbgrader course (``submitted/STUDENT/ASSIGNMENT/``) in the
+sandbox; ``gradescope-bundle ASSIGNMENT --out FILE.zip`` builds a Gradescope autograder;
+``release`` regenerates ``release/`` from ``source/`` (see :mod:`autograder.release`).
+Exit status: 0 when grading ran (whatever the students scored), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from autograder.sandbox import Limits
+
+_LIMIT_HELP = {
+    "cpu_seconds": "CPU seconds per worker process",
+    "memory_mb": "memory (MB) for the student's code, on top of the imported modules",
+    "max_processes": "processes/threads the student's code may add",
+    "file_size_mb": "largest file the student's code may write (MB)",
+    "open_files": "open file descriptors per worker",
+    "call_timeout": "wall-clock seconds per call of a student's function",
+    "cell_timeout": "wall-clock seconds per notebook cell",
+    "submission_timeout": "wall-clock seconds for a whole submission",
+    "output_bytes": "bytes of the student's printed output kept",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    grade = sub.add_parser("grade", help="grade submissions in the sandbox")
+    grade.add_argument("paths", nargs="+", type=Path, help="notebooks, folders, or an nbgrader course root")
+    grade.add_argument("--assignment", required=True, help="assignment id (source/<id>/<id>.ipynb)")
+    grade.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="parallel graders (default: cores)"
+    )
+    grade.add_argument("--out", type=Path, default=Path("graded"), help="output folder (default: graded)")
+    grade.add_argument(
+        "--source", type=Path, default=None, help="course root with source/ (default: this course)"
+    )
+    grade.add_argument("--force", action="store_true", help="regrade submissions that are already done")
+    grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.add_argument("--max-notebook-mb", type=float, default=20.0, help="largest notebook accepted (MB)")
+    defaults = Limits()
+    for name, text in _LIMIT_HELP.items():
+        value = getattr(defaults, name)
+        grade.add_argument(
+            "--" + name.replace("_", "-"), type=type(value), default=value, help=f"{text} (default: {value})"
+        )
+
+    bundle = sub.add_parser("gradescope-bundle", help="build a Gradescope autograder zip")
+    bundle.add_argument("assignment")
+    bundle.add_argument("--out", type=Path, required=True, help="the zip file to write")
+    bundle.add_argument(
+        "--source", type=Path, default=None, help="course root with source/ (default: this course)"
+    )
+
+    sub.add_parser("release", help="regenerate release/ from source/ (see python -m autograder.release -h)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["release"]:
+        from autograder.release import main as release_main
+
+        return release_main(args_list[1:])
+    args = _parser().parse_args(args_list)
+    if args.command == "gradescope-bundle":
+        from autograder.grade import COURSE_ROOT
+        from autograder.gradescope import build_bundle
+
+        path = build_bundle(args.assignment, args.out, args.source or COURSE_ROOT)
+        print(f"wrote {path}")
+        return 0
+    return _grade(args)
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from autograder import grade
+
+    source_root = args.source
+    if source_root is None:
+        course = next((p for p in args.paths if (p / "source" / args.assignment).is_dir()), None)
+        source_root = course or grade.COURSE_ROOT
+    try:
+        limits = Limits(**{name: getattr(args, name) for name in _LIMIT_HELP})
+        settings = grade.Settings(
+            assignment=args.assignment,
+            source_root=Path(source_root),
+            out=args.out.resolve(),
+            limits=limits,
+            max_notebook_mb=args.max_notebook_mb,
+            forbidden_paths=tuple(str(p.resolve()) for p in args.paths),
+        )
+        if not settings.source_notebook.is_file():
+            raise ValueError(
+                f"no source notebook {settings.source_notebook} for --assignment {args.assignment}"
+            )
+        subs = grade.find_submissions(args.paths, args.assignment)
+        if not subs:
+            raise ValueError(f"no notebooks found under {', '.join(map(str, args.paths))}")
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    totals = grade.grade_batch(subs, settings, jobs=args.jobs, force=args.force, quiet=args.quiet)
+    print(f"graded {len(totals)} submission(s) of {args.assignment} -> {settings.out / 'grades.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

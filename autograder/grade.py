@@ -1,0 +1,415 @@
+r"""The standalone grader's pipeline: load -> sandbox -> check -> score -> report.
+
+For one submission (:func:`grade_submission`):
+
+1. **load**: read and validate the notebook, plan what runs against the source notebook
+   (:mod:`autograder.notebook`); an unreadable notebook scores 0 with the reason;
+2. **sandbox**: run the planned cells in a fresh worker (:class:`~autograder.sandbox.SandboxInvoker`);
+3. **check**: for each item of the source's test cells, :func:`autograder.properties.run_item` --
+   this process draws the inputs, the worker runs the student's code, this process computes the
+   reference and compares;
+4. **score**: points from the source notebook (item weights scaled if the two ever differ);
+5. **report**: ``OUT/<student>/results.json`` (Gradescope), ``feedback.md``, ``feedback.html`` and
+   ``grading.json`` (the full record, written last: its presence marks the submission as done).
+
+For a batch (:func:`grade_batch`), submissions are graded by ``jobs`` processes forked from this
+pre-warmed parent (numpy, hypothesis, the items and the references are imported once); each has its
+own :class:`~autograder.sandbox.Zygote` that forks a fresh worker per submission. ``OUT/grades.csv``
+is rebuilt from every ``grading.json`` at the end. Every file is written atomically (temporary file
++ ``os.replace``), so an interrupted batch leaves no half-written results and a re-run skips what is
+done (unless ``force``). A broken or hostile submission never stops a batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import html
+import io
+import json
+import multiprocessing
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from autograder import notebook as nb
+from autograder import report
+from autograder.items import ITEMS
+from autograder.properties import run_item
+from autograder.result import ItemResult
+from autograder.sandbox import BASE_UID, Limits, SandboxInvoker, Zygote
+
+#: The course root: ``source/<assignment>/<assignment>.ipynb`` lives under it.
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+RECORD = "grading.json"
+#: Most notes (cell errors, refused actions) kept per submission.
+MAX_NOTES = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class Submission:
+    """One student's notebook: ``student`` is a folder-safe name used for ``OUT/<student>/``."""
+
+    student: str
+    path: Path
+
+
+@dataclasses.dataclass
+class Settings:
+    """Everything a batch needs besides its submissions."""
+
+    assignment: str
+    source_root: Path = COURSE_ROOT
+    out: Path = Path("graded")
+    limits: Limits = dataclasses.field(default_factory=Limits)
+    max_notebook_mb: float = nb.MAX_NOTEBOOK_MB
+    forbidden_paths: tuple[str, ...] = ()
+
+    @property
+    def source_notebook(self) -> Path:
+        return self.source_root / "source" / self.assignment / f"{self.assignment}.ipynb"
+
+
+@dataclasses.dataclass
+class Graded:
+    """The outcome of one submission (what ``grading.json`` holds)."""
+
+    student: str
+    assignment: str
+    results: list[ItemResult]
+    notes: list[str]
+    flags: list[str]
+    seconds: float
+
+    @property
+    def total(self) -> float:
+        return round(sum(r.earned for r in self.results), 6)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "student": self.student,
+            "assignment": self.assignment,
+            "total": self.total,
+            "max_total": round(sum(r.points for r in self.results), 6),
+            "items": [r.to_dict() for r in self.results],
+            "notes": self.notes,
+            "flags": self.flags,
+            "seconds": round(self.seconds, 3),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Graded:
+        return cls(
+            student=str(data["student"]),
+            assignment=str(data["assignment"]),
+            results=[ItemResult.from_dict(r) for r in data["items"]],
+            notes=[str(n) for n in data.get("notes", [])],
+            flags=[str(f) for f in data.get("flags", [])],
+            seconds=float(data.get("seconds", 0.0)),
+        )
+
+
+# ---------------------------------------------------------------------------------------- finding
+
+
+def safe_name(text: str) -> str:
+    """A folder-safe student name: letters, digits, ``._-``; never empty, never hidden."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "student"
+    return name[:100]
+
+
+def find_submissions(paths: Iterable[str | Path], assignment: str) -> list[Submission]:
+    """Submissions under ``paths``: notebooks, folders of notebooks (or of ``STUDENT/*.ipynb``), or an
+    nbgrader course root (``submitted/STUDENT/ASSIGNMENT/*.ipynb``). Student names are made unique."""
+    found: list[tuple[str, Path]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            found.append((path.parent.name if path.stem == assignment else path.stem, path))
+        elif (path / "submitted").is_dir():
+            for student_dir in sorted((path / "submitted").iterdir()):
+                notebook = _pick(student_dir / assignment, assignment)
+                if notebook is not None:
+                    found.append((student_dir.name, notebook))
+        elif path.is_dir():
+            for entry in sorted(path.iterdir()):
+                if entry.is_file() and entry.suffix == ".ipynb":
+                    found.append((entry.parent.name if entry.stem == assignment else entry.stem, entry))
+                elif entry.is_dir() and not entry.name.startswith("."):
+                    notebook = _pick(entry / assignment, assignment) or _pick(entry, assignment)
+                    if notebook is not None:
+                        found.append((entry.name, notebook))
+        else:
+            raise FileNotFoundError(f"{path} is not a notebook or a folder")
+    subs: list[Submission] = []
+    used: set[str] = set()
+    for student, notebook in found:
+        name, k = safe_name(student), 2
+        while name in used:
+            name, k = f"{safe_name(student)}-{k}", k + 1
+        used.add(name)
+        subs.append(Submission(name, notebook))
+    return subs
+
+
+def _pick(folder: Path, assignment: str) -> Path | None:
+    if not folder.is_dir():
+        return None
+    preferred = folder / f"{assignment}.ipynb"
+    if preferred.is_file():
+        return preferred
+    notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+    return notebooks[0] if notebooks else None
+
+
+# -------------------------------------------------------------------------------------- one notebook
+
+
+def _scaled(result: ItemResult, points: float) -> ItemResult:
+    """``result`` on a ``points`` scale (the source notebook's), weights scaled proportionally."""
+    if abs(result.points - points) < 1e-9:
+        return result
+    factor = points / result.points if result.points else 0.0
+    props = tuple(dataclasses.replace(p, weight=round(p.weight * factor, 6)) for p in result.properties)
+    return dataclasses.replace(result, points=points, properties=props)
+
+
+def _zero(grade_id: str, points: float, status: str, message: str) -> ItemResult:
+    return ItemResult(grade_id, points, (), status, message)
+
+
+def helper_files(settings: Settings) -> dict[str, bytes]:
+    """The assignment folder's helper modules (``*.py``) the notebook imports."""
+    folder = settings.source_notebook.parent
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.py")) if p.is_file()}
+
+
+def grade_submission(
+    sub: Submission, settings: Settings, source: Any, zygote: Zygote | None = None, uid: int | None = None
+) -> Graded:
+    """Grade one submission end to end (never raises for anything the submission does)."""
+    start = time.monotonic()
+    src_plan = nb.plan(source, source)
+    items = src_plan.items
+    try:
+        notebook = nb.read_notebook(sub.path, settings.max_notebook_mb)
+    except nb.NotebookError as exc:
+        zeros = [_zero(g, p, "error", f"the notebook could not be read: {exc}") for g, p in items]
+        return Graded(sub.student, settings.assignment, zeros, [str(exc)], [], time.monotonic() - start)
+    plan = nb.plan(notebook, source)
+    notes: list[str] = []
+    results: list[ItemResult] = []
+    forbidden = [str(settings.source_notebook.parent), str(settings.out), *settings.forbidden_paths]
+    invoker = SandboxInvoker(
+        plan.cells,
+        limits=settings.limits,
+        zygote=zygote,
+        preload=("numpy", "torch") if nb.uses_torch(plan.cells) else ("numpy",),
+        uid=uid,
+        forbidden_paths=forbidden,
+        files=helper_files(settings),
+    )
+    try:
+        invoker.start()
+        for index, outcome in sorted(invoker.outcomes.items()):
+            if outcome.error is not None:
+                kind, message = outcome.error
+                notes.append(f"cell {_cell_label(index)} raised {kind}: {message}"[:400])
+        for grade_id, points in items:
+            results.append(_grade_item(grade_id, points, plan, invoker))
+    finally:
+        invoker.close()
+    notes += [f"refused in the sandbox: tried to {a}" for a in invoker.attempts]
+    notes += [f"sandbox: {e}" for e in invoker.events]
+    flags = list(plan.flags)
+    if any(
+        a.startswith("import ") and a.split()[1].split(".")[0] in ("course_lib", "autograder")
+        for a in invoker.attempts
+    ):
+        flags.append("tried to import the course's reference library or the grader")
+    return Graded(
+        sub.student, settings.assignment, results, notes[:MAX_NOTES], flags, time.monotonic() - start
+    )
+
+
+def _cell_label(index: int) -> str:
+    return f"{index} (restored locked cell)" if index >= 1000 else str(index)
+
+
+def _grade_item(grade_id: str, points: float, plan: nb.Plan, invoker: SandboxInvoker) -> ItemResult:
+    if grade_id in plan.problems:
+        status = "missing" if "missing" in plan.problems[grade_id] else "error"
+        return _zero(grade_id, points, status, plan.problems[grade_id])
+    if grade_id not in ITEMS:
+        return _zero(
+            grade_id, points, "error", f"no grading is declared for {grade_id!r} (tell your instructor)"
+        )
+    try:
+        return _scaled(run_item(ITEMS[grade_id], invoker), points)
+    except Exception as exc:  # a grader bug must not cost the rest of the batch
+        return _zero(
+            grade_id, points, "error", f"internal grader error ({type(exc).__name__}); tell your instructor"
+        )
+
+
+# ------------------------------------------------------------------------------------------- output
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``path`` via a temporary file in the same folder and ``os.replace``: all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _notes_text(graded: Graded) -> str:
+    lines = [f"flagged for review: {f}" for f in graded.flags] + graded.notes
+    return "\n".join(lines)
+
+
+def write_outputs(graded: Graded, out: Path) -> Path:
+    """``results.json``, ``feedback.md``, ``feedback.html`` then ``grading.json`` in ``out/<student>/``."""
+    folder = out / graded.student
+    title = f"{graded.assignment}: {graded.student}"
+    notes = _notes_text(graded)
+    gradescope = report.gradescope_results(graded.results, graded.seconds, output=notes)
+    atomic_write(folder / "results.json", json.dumps(gradescope, indent=1, sort_keys=True) + "\n")
+    markdown = report.markdown_report(graded.results, title=title)
+    page = report.html_report(graded.results, title=title)
+    if notes:
+        markdown += (
+            "\n## Notes\n\n"
+            + "\n".join("- ``" + line.replace("`", "'") + "``" for line in notes.splitlines())
+            + "\n"
+        )
+        items = "\n".join(f"<li><pre>{html.escape(line)}</pre></li>" for line in notes.splitlines())
+        page = page.replace("\n</body></html>", f"\n<h2>Notes</h2>\n<ul>\n{items}\n</ul>\n</body></html>")
+    atomic_write(folder / "feedback.md", markdown)
+    atomic_write(folder / "feedback.html", page)
+    atomic_write(folder / RECORD, json.dumps(graded.to_dict(), indent=1, sort_keys=True) + "\n")
+    return folder
+
+
+def load_record(folder: Path, assignment: str) -> Graded | None:
+    """The finished record in ``folder`` for ``assignment``, or None (missing, partial, other)."""
+    try:
+        data = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+        graded = Graded.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if graded.assignment != assignment or not (folder / "results.json").is_file():
+        return None
+    return graded
+
+
+def write_csv(out: Path, assignment: str, grade_ids: Sequence[str]) -> Path:
+    """``out/grades.csv`` from every finished record in ``out`` (sorted by student)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(report.csv_header(grade_ids))
+    for folder in sorted(p for p in out.iterdir() if p.is_dir()):
+        graded = load_record(folder, assignment)
+        if graded is not None:
+            writer.writerow(report.csv_row(graded.student, assignment, graded.results, grade_ids))
+    path = out / "grades.csv"
+    atomic_write(path, buffer.getvalue())
+    return path
+
+
+# -------------------------------------------------------------------------------------------- batch
+
+_STATE: dict[str, Any] = {}
+
+
+def _init_pool(settings: Settings, preload: tuple[str, ...]) -> None:
+    """Pool worker start-up: its own zygote, and its own uid for the sandboxed workers (as root)."""
+    identity = multiprocessing.current_process()._identity
+    slot = identity[0] if identity else 0
+    _STATE["settings"] = settings
+    _STATE["source"] = nb.load_source(settings.source_notebook)
+    _STATE["zygote"] = Zygote(preload)
+    _STATE["uid"] = BASE_UID + 7000 + slot % 1000 if os.getuid() == 0 else None
+
+
+def _grade_one(sub: Submission) -> tuple[str, float]:
+    settings: Settings = _STATE["settings"]
+    try:
+        graded = grade_submission(sub, settings, _STATE["source"], _STATE["zygote"], _STATE["uid"])
+    except Exception as exc:  # the grader's own failure: recorded for this submission, batch goes on
+        items = nb.plan(_STATE["source"], _STATE["source"]).items
+        message = f"internal grader error ({type(exc).__name__}: {exc})"[:300]
+        graded = Graded(
+            sub.student,
+            settings.assignment,
+            [_zero(g, p, "error", message) for g, p in items],
+            [message],
+            [],
+            0.0,
+        )
+    write_outputs(graded, settings.out)
+    return sub.student, graded.total
+
+
+def grade_batch(
+    subs: Sequence[Submission], settings: Settings, jobs: int = 1, force: bool = False, quiet: bool = False
+) -> dict[str, float]:
+    """Grade ``subs`` with ``jobs`` processes; returns ``{student: total}`` (finished ones included).
+
+    Submissions with a finished record in ``settings.out`` are skipped unless ``force``.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs={jobs} must be at least 1")
+    source = nb.load_source(settings.source_notebook)
+    src_plan = nb.plan(source, source)
+    preload = ("numpy", "torch") if nb.uses_torch(src_plan.cells) else ("numpy",)
+    settings.out.mkdir(parents=True, exist_ok=True)
+    totals: dict[str, float] = {}
+    todo = []
+    for sub in subs:
+        done = None if force else load_record(settings.out / sub.student, settings.assignment)
+        if done is not None:
+            totals[sub.student] = done.total
+        else:
+            todo.append(sub)
+    bar = tqdm(
+        total=len(todo),
+        desc=f"grading {settings.assignment}",
+        unit="nb",
+        disable=quiet or not sys.stderr.isatty(),
+    )
+    if jobs == 1 or len(todo) <= 1:
+        _init_pool(settings, preload)
+        try:
+            for sub in todo:
+                student, total = _grade_one(sub)
+                totals[student] = total
+                bar.update()
+        finally:
+            _STATE.pop("zygote").close()
+    else:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(jobs, initializer=_init_pool, initargs=(settings, preload)) as pool:
+            for student, total in pool.imap_unordered(_grade_one, todo):
+                totals[student] = total
+                bar.update()
+    bar.close()
+    write_csv(settings.out, settings.assignment, [g for g, _ in src_plan.items])
+    return totals
