@@ -106,7 +106,7 @@ def _study(args: argparse.Namespace) -> None:
     from course_lib.fashion.plots import save_study_figures
     from course_lib.fashion.study import STUDY_CONFIG, format_markdown, run_kernel_study
 
-    cfg = _config(args, channels_last=args.channels_last or STUDY_CONFIG.channels_last)
+    cfg = replace(_config(args), channels_last=args.channels_last or STUDY_CONFIG.channels_last)
     study = run_kernel_study(
         args.kernel_sizes,
         args.seeds,

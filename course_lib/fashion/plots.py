@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from course_lib.fashion.data import CLASS_NAMES, normalization_stats, to_tensor
 from course_lib.fashion.models import FashionCNN
 from course_lib.fashion.study import KernelStudy
+from course_lib.fashion.train import per_class_accuracy
 
 
 def plot_training_curves(study: KernelStudy) -> Figure:
@@ -40,7 +41,7 @@ def plot_training_curves(study: KernelStudy) -> Figure:
 
 
 def plot_per_class_accuracy(study: KernelStudy, kernel_size: int | None = None) -> Figure:
-    """Per-class test accuracy (mean over seeds), the CNN (default: first kernel size) against the MLP."""
+    """Per-class test accuracy (pooled over seeds), the CNN (default: first kernel size) against the MLP."""
     k = study.kernel_sizes[0] if kernel_size is None else kernel_size
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax = fig.subplots()
@@ -49,7 +50,7 @@ def plot_per_class_accuracy(study: KernelStudy, kernel_size: int | None = None) 
     groups = [(label, runs) for label, runs in groups if runs]
     width = 0.8 / max(len(groups), 1)
     for i, (label, runs) in enumerate(groups):
-        acc = np.nanmean([[r.per_class_accuracy[c] for c in CLASS_NAMES] for r in runs], axis=0)
+        acc = per_class_accuracy(np.sum([np.asarray(r.confusion) for r in runs], axis=0))  # pooled seeds
         ax.bar(x + (i - (len(groups) - 1) / 2) * width, acc, width, label=label)
     ax.set_xticks(x, CLASS_NAMES, rotation=30, ha="right")
     ax.set(ylabel="test accuracy", ylim=(0, 1), title="Per-class accuracy")
