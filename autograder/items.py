@@ -152,7 +152,9 @@ OUTPUT_SIZE = Item(
         Prop(
             "dilation",
             0.5,
-            _output_size_cases(with_dilation=True, padding=st.integers(0, 2), dilation=st.integers(2, 3)),
+            _output_size_cases(
+                with_dilation=True, padding=st.integers(0, 2), stride=1, dilation=st.integers(2, 3)
+            ),
         ),
         Prop(
             "padding 'valid' and 'same'",
@@ -253,7 +255,7 @@ CONV2D_PARAMS = Item(
 def _pad_cases(draw: st.DrawFn, ndim: int) -> Call:
     lead = tuple(draw(st.integers(1, 2)) for _ in range(ndim - 2))
     shape = (*lead, draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    return Call((draw(S.float_arrays(shape)), draw(st.integers(1, 3))))
+    return Call((draw(S.seeded_arrays(shape)), draw(st.integers(1, 3))))
 
 
 PAD2D = Item(
@@ -277,7 +279,7 @@ def _single_cases(draw: st.DrawFn, square: bool) -> Call:
     k = draw(st.integers(1, 3))
     h = k + draw(st.integers(0, 3))
     w = h if square else k + draw(st.integers(0, 3))
-    return Call((draw(S.float_arrays((h, w))), draw(S.float_arrays((k, k)))))
+    return Call((draw(S.seeded_arrays((h, w))), draw(S.seeded_arrays((k, k)))))
 
 
 _WORKED_CONV = tuple(Call((_array(e.image), _array(e.kernel))) for e in (W.CHECKERBOARD, W.VERTICAL_EDGE))
@@ -312,20 +314,20 @@ def _conv_cases(**kw: Any) -> st.SearchStrategy[Call]:
         "bias": False,
         "extra_size": st.integers(0, 3),
     }
-    return S.conv_cases(**{**base, **kw}).map(_conv_call)
+    return S.conv_cases(**{**base, **kw}, seeded=True).map(_conv_call)
 
 
 @st.composite
 def _invalid_conv(draw: st.DrawFn) -> Call:
-    x = draw(S.float_arrays((1, draw(st.integers(1, 2)), 3, 3)))
+    x = draw(S.seeded_arrays((1, draw(st.integers(1, 2)), 3, 3)))
     if draw(st.booleans()):
         k = draw(st.integers(4, 5))
         return Call(
-            (x, draw(S.float_arrays((1, x.shape[1], k, k)))),
+            (x, draw(S.seeded_arrays((1, x.shape[1], k, k)))),
             {"stride": 1, "padding": 0},
             "kernel larger than the input",
         )
-    w = draw(S.float_arrays((1, x.shape[1] + 1, 2, 2)))
+    w = draw(S.seeded_arrays((1, x.shape[1] + 1, 2, 2)))
     return Call((x, w), {"stride": 1, "padding": 0}, "x and w have different C_in")
 
 
@@ -346,7 +348,7 @@ CONV2D = Item(
         Prop("stride 1, no padding", 1, _conv_cases()),
         Prop("adds the bias", 1, _conv_cases(bias=True, out_channels=st.integers(1, 3))),
         Prop("zero padding", 1, _conv_cases(padding=st.integers(1, 2))),
-        Prop("stride > 1", 1, _conv_cases(stride=st.integers(2, 3), padding=st.integers(0, 1))),
+        Prop("stride > 1", 1, _conv_cases(stride=st.integers(2, 3))),
         Prop(
             "several channels and a batch",
             1,
@@ -394,7 +396,7 @@ def _pool_call(case: S.PoolCase) -> Call:
 
 def _pool_cases(**kw: Any) -> st.SearchStrategy[Call]:
     """maxpool2d calls; single image and channel, default stride, unless overridden."""
-    return S.pool_cases(**{"batch": 1, "channels": 1, **kw}).map(_pool_call)
+    return S.pool_cases(**{"batch": 1, "channels": 1, **kw}, seeded=True).map(_pool_call)
 
 
 def _worked_pool(with_dout: bool = False) -> Call:
@@ -433,7 +435,7 @@ MAXPOOL2D = Item(
 @st.composite
 def _relu_backward_cases(draw: st.DrawFn) -> Call:
     x = draw(S.any_shape_arrays(nonzero=True))
-    return Call((draw(S.float_arrays(x.shape)), x))
+    return Call((draw(S.seeded_arrays(x.shape)), x))
 
 
 RELU_BACKWARD = Item(
@@ -459,7 +461,7 @@ def _pool_backward_call(case: S.PoolCase) -> Call:
 
 def _pool_backward_cases(**kw: Any) -> st.SearchStrategy[Call]:
     """maxpool2d_backward calls; single image and channel, default stride, unless overridden."""
-    return S.pool_cases(**{"batch": 1, "channels": 1, **kw}).map(_pool_backward_call)
+    return S.pool_cases(**{"batch": 1, "channels": 1, **kw}, seeded=True).map(_pool_backward_call)
 
 
 MAXPOOL2D_BACKWARD = Item(
@@ -498,7 +500,7 @@ def _conv_backward_cases(**kw: Any) -> st.SearchStrategy[Call]:
         "bias": False,
         "extra_size": st.integers(0, 3),
     }
-    return S.conv_cases(**{**base, **kw}).map(_conv_backward_call)
+    return S.conv_cases(**{**base, **kw}, seeded=True).map(_conv_backward_call)
 
 
 def _worked_conv_backward() -> Call:
@@ -507,6 +509,8 @@ def _worked_conv_backward() -> Call:
     dout = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)  # (1, 1, 3, 3)
     return Call((dout, x, w), {"stride": 1, "padding": 0})
 
+
+_DX_DW = ("dx", "dw")
 
 CONV2D_BACKWARD = Item(
     "conv2d_backward",
@@ -524,14 +528,15 @@ CONV2D_BACKWARD = Item(
         ),
         Prop("dw, stride 1, no padding", 1, _conv_backward_cases(), keys=("dw",)),
         Prop("dx, stride 1, no padding", 1, _conv_backward_cases(), keys=("dx",)),
-        Prop("zero padding", 1, _conv_backward_cases(padding=st.integers(1, 2))),
-        Prop("stride > 1", 1, _conv_backward_cases(stride=st.integers(2, 3), padding=st.integers(0, 1))),
+        Prop("dx and dw, zero padding", 1, _conv_backward_cases(padding=st.integers(1, 2)), keys=_DX_DW),
+        Prop("dx and dw, stride > 1", 1, _conv_backward_cases(stride=st.integers(2, 3)), keys=_DX_DW),
         Prop(
-            "several channels and a batch",
+            "dx and dw, several channels and a batch",
             0.5,
             _conv_backward_cases(
                 batch=st.integers(1, 2), in_channels=st.integers(2, 3), out_channels=st.integers(1, 3)
             ),
+            keys=_DX_DW,
         ),
     ),
 )
@@ -554,6 +559,8 @@ def _gradient_cases(function: str, min_dims: int = 1, max_dims: int = 1) -> st.S
 
 #: Two-sided differences are exact to ~1e-10 on these functions; one-sided ones are off by ~eps.
 _GRADIENT_TOLERANCE = Tolerance(atol_scale=1e-7, rtol=1e-7)
+#: Where the property is about something else (the shape), first-order accuracy is enough.
+_FIRST_ORDER = Tolerance(atol_scale=1e-4, rtol=1e-4)
 
 NUMERICAL_GRADIENT = Item(
     "numerical_gradient",
@@ -567,6 +574,7 @@ NUMERICAL_GRADIENT = Item(
             1,
             examples=(Call(("sum_squares", np.array([1.0, 2.0, 3.0]))),),
             keys=("grad",),
+            tol=_FIRST_ORDER,
         ),
         Prop(
             "two-sided differences (error ~ eps**2)",
@@ -575,7 +583,13 @@ NUMERICAL_GRADIENT = Item(
             keys=("grad",),
             tol=_GRADIENT_TOLERANCE,
         ),
-        Prop("x of any shape", 1, _gradient_cases("sum_sin", min_dims=2, max_dims=3), keys=("grad",)),
+        Prop(
+            "x of any shape",
+            1,
+            _gradient_cases("sum_sin", min_dims=2, max_dims=3),
+            keys=("grad",),
+            tol=_FIRST_ORDER,
+        ),
         Prop(
             "leaves x unchanged",
             1,

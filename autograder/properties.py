@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from autograder.items import Call, Item, Prop
 
 #: Most student calls spent on shrinking one failing property.
-SHRINK_CALLS = 120
+SHRINK_CALLS = 60
 #: Longest feedback line (characters).
 MAX_LINE = 240
 #: Exceptions a property "rejects an invalid configuration" accepts.
@@ -114,7 +114,7 @@ class _PropertyRun:
         if key in self.memo:
             return self.memo[key]
         if self.timed_out is not None or self.calls >= self.budget:
-            return None  # out of budget: the shrinker cannot make progress and stops
+            raise _OutOfBudget  # stop hypothesis; the smallest failure found so far is reported
         self.calls += 1
         verdict = self._verdict(call)
         self.memo[key] = verdict
@@ -167,6 +167,10 @@ def _modified_inputs(item: Item, call: Call, got: Any) -> list[str] | None:
     return None
 
 
+class _OutOfBudget(BaseException):
+    """Ends a hypothesis run early (a BaseException, so hypothesis does not treat it as a failure)."""
+
+
 class _Failed(Exception):
     """Raised inside the hypothesis test to mark a failing case."""
 
@@ -202,6 +206,11 @@ def run_property(item: Item, prop: Prop, invoker: Invoker, tally: _Tally | None 
             test()
     except _Failed as exc:
         return _failed(item, prop, "smallest failing call", exc.call, exc.lines)
+    except _OutOfBudget:
+        if not failures:  # cannot happen: the budget exceeds the generation phase's examples
+            return PropResult(prop.name, prop.weight, True)
+        smallest = failures[-1]  # the shrinker only tries cases smaller than the best so far
+        return _failed(item, prop, "smallest failing call", smallest.call, smallest.lines)
     except Exception:
         if not failures:  # not the student's fault: a grader bug must not be hidden
             raise
