@@ -192,6 +192,12 @@ def helper_files(settings: Settings) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.py")) if p.is_file()}
 
 
+def preload_for(cells: Sequence[tuple[int, str]]) -> tuple[str, ...]:
+    """What the worker's parent imports once: numpy and matplotlib, and torch when the code uses it."""
+    base = ("numpy", "matplotlib.pyplot")
+    return (*base, "torch") if nb.uses_torch(list(cells)) else base
+
+
 def grade_submission(
     sub: Submission, settings: Settings, source: Any, zygote: Zygote | None = None, uid: int | None = None
 ) -> Graded:
@@ -212,7 +218,7 @@ def grade_submission(
         plan.cells,
         limits=settings.limits,
         zygote=zygote,
-        preload=("numpy", "torch") if nb.uses_torch(plan.cells) else ("numpy",),
+        preload=preload_for(plan.cells),
         uid=uid,
         forbidden_paths=forbidden,
         files=helper_files(settings),
@@ -379,7 +385,7 @@ def grade_batch(
         raise ValueError(f"jobs={jobs} must be at least 1")
     source = nb.load_source(settings.source_notebook)
     src_plan = nb.plan(source, source)
-    preload = ("numpy", "torch") if nb.uses_torch(src_plan.cells) else ("numpy",)
+    preload = preload_for(src_plan.cells)
     settings.out.mkdir(parents=True, exist_ok=True)
     totals: dict[str, float] = {}
     todo = []

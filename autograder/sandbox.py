@@ -263,8 +263,11 @@ def kill_session(sid: int) -> None:
 class Zygote:
     """A clean, pre-warmed worker parent: imports ``preload`` once, forks a child per submission."""
 
-    def __init__(self, preload: Sequence[str] = ("numpy",)) -> None:
+    def __init__(self, preload: Sequence[str] = ("numpy", "matplotlib.pyplot")) -> None:
         self.preload = tuple(preload)
+        # matplotlib builds its font cache once, here, instead of in every worker
+        self._mpl_dir = tempfile.mkdtemp(prefix="autograder-mpl-")
+        os.chmod(self._mpl_dir, 0o755)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = parent
         boot_r, boot_w = os.pipe()
@@ -274,7 +277,14 @@ class Zygote:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             pass_fds=(child.fileno(),),
-            env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"},
+            env={
+                "PATH": "/usr/bin:/bin",
+                "PYTHONHASHSEED": "0",
+                "OMP_NUM_THREADS": "1",
+                "LANG": "C.UTF-8",
+                "MPLBACKEND": "Agg",
+                "MPLCONFIGDIR": self._mpl_dir,
+            },
             cwd="/",
             start_new_session=True,
         )
@@ -313,6 +323,7 @@ class Zygote:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        shutil.rmtree(self._mpl_dir, ignore_errors=True)
 
 
 class _Worker:

@@ -434,6 +434,7 @@ def main(wire: types.ModuleType, config: dict[str, Any], req_fd: int, resp_fd: i
     _preload(config.get("preload", ()))
     lock_down(config)
     guard = install_guards(config)
+    sys.path.insert(0, config["workdir"])  # like a kernel started in the notebook's folder
     req = os.fdopen(req_fd, "rb")
     resp = os.fdopen(resp_fd, "wb")
     server = Server(wire, req, resp, guard)

@@ -1,0 +1,210 @@
+"""Reading submissions and planning what runs: broken files, edits, missing and extra cells."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from autograder import notebook as nb
+
+SETUP = "import numpy as np"
+SOLUTION = (
+    'def double(x):\n    """Twice x."""\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION'
+)
+VISIBLE = "assert double(2) == 4"
+TEST = (
+    "# Hidden tests\n### BEGIN HIDDEN TESTS\nfrom autograder import check\ncheck('double', double)\n"
+    "### END HIDDEN TESTS"
+)
+
+
+def grader_cell(
+    source: str, grade_id: str, *, solution: bool = False, grade: bool = False, points: float = 0
+):
+    meta = {
+        "grade_id": grade_id,
+        "solution": solution,
+        "grade": grade,
+        "locked": not solution,
+        "schema_version": 3,
+    }
+    if grade:
+        meta["points"] = points
+    return new_code_cell(source, metadata={"nbgrader": meta})
+
+
+def source_notebook() -> nbformat.NotebookNode:
+    return new_notebook(
+        cells=[
+            new_markdown_cell("# Doubling"),
+            grader_cell(SETUP, "setup"),
+            grader_cell(SOLUTION, "double", solution=True),
+            grader_cell(VISIBLE, "visible_double"),
+            grader_cell(TEST, "test_double", grade=True, points=3),
+        ]
+    )
+
+
+def find(notebook: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    return next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def codes(plan: nb.Plan) -> list[str]:
+    return [code for _, code in plan.cells]
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (bytes(range(256)) * 4, "not a text file"),
+        (b'{"cells": [', "not valid JSON"),
+        (b"[1, 2, 3]", "not a Jupyter notebook"),
+        (
+            json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "metadata": {}}).encode(),
+            "nbformat 3",
+        ),
+        (
+            json.dumps(
+                {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code"}]}
+            ).encode(),
+            "not a valid notebook",
+        ),
+    ],
+    ids=["empty", "binary", "truncated-json", "json-list", "nbformat3", "schema"],
+)
+def test_unreadable_submissions_raise_a_clear_notebook_error(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "sub.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(nb.NotebookError, match=message):
+        nb.read_notebook(path)
+
+
+def test_oversized_notebook_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.ipynb"
+    notebook = source_notebook()
+    notebook.cells.append(new_markdown_cell("x" * 2_000_000))
+    nbformat.write(notebook, path)
+    with pytest.raises(nb.NotebookError, match=r"over the limit of 1 MB"):
+        nb.read_notebook(path, max_mb=1)
+    assert len(nb.read_notebook(path, max_mb=5).cells) == 6
+
+
+def test_missing_file_is_a_notebook_error(tmp_path: Path) -> None:
+    with pytest.raises(nb.NotebookError, match="cannot read"):
+        nb.read_notebook(tmp_path / "absent.ipynb")
+
+
+# ------------------------------------------------------------------------------------------ planning
+
+
+def test_a_clean_submission_runs_setup_and_solution_and_skips_test_and_visible_cells() -> None:
+    source = source_notebook()
+    plan = nb.plan(nb.student_copy(source, "solution"), source)
+    assert plan.items == [("double", 3.0)]
+    assert plan.flags == [] and plan.problems == {}
+    assert codes(plan) == [SETUP, 'def double(x):\n    """Twice x."""\n    return 2 * x']
+
+
+def test_student_copy_stub_replaces_the_solution_region_with_the_stub() -> None:
+    source = source_notebook()
+    stub = find(nb.student_copy(source), "double").source
+    assert stub == 'def double(x):\n    """Twice x."""\n    raise NotImplementedError()'
+    assert "HIDDEN" not in find(nb.student_copy(source), "test_double").source
+
+
+def test_edited_locked_cell_is_flagged_and_the_source_text_runs() -> None:
+    source = source_notebook()
+    sub = nb.student_copy(source, "solution")
+    find(sub, "setup").source = "import numpy as np\nnp.sum = lambda *a: 0"
+    plan = nb.plan(sub, source)
+    assert codes(plan)[0] == SETUP
+    assert plan.flags == ["locked cell 'setup' was edited (the source's version was run)"]
+
+
+def test_edited_points_are_flagged_and_the_source_points_are_used() -> None:
+    source = source_notebook()
+    sub = nb.student_copy(source, "solution")
+    find(sub, "test_double").metadata["nbgrader"]["points"] = 300
+    find(sub, "test_double").source = "check = lambda *a: 300"
+    plan = nb.plan(sub, source)
+    assert plan.items == [("double", 3.0)]
+    assert any("points: 3 -> 300" in flag for flag in plan.flags)
+    assert all("check" not in code for code in codes(plan))
+
+
+def test_missing_duplicated_or_retyped_solution_cells_are_item_problems() -> None:
+    source = source_notebook()
+    missing = nb.student_copy(source, "solution")
+    missing.cells = [c for c in missing.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "double"]
+    assert "missing" in nb.plan(missing, source).problems["double"]
+
+    duplicated = nb.student_copy(source, "solution")
+    duplicated.cells.append(nbformat.from_dict(json.loads(json.dumps(find(duplicated, "double")))))
+    assert "2 cells with grade_id 'double'" in nb.plan(duplicated, source).problems["double"]
+
+    retyped = nb.student_copy(source, "solution")
+    cell = find(retyped, "double")
+    retyped.cells[retyped.cells.index(cell)] = new_markdown_cell(cell.source, metadata=cell.metadata)
+    assert "markdown cell" in nb.plan(retyped, source).problems["double"]
+
+
+def test_deleted_locked_cell_is_put_back_in_source_order_and_flagged() -> None:
+    source = source_notebook()
+    sub = nb.student_copy(source, "solution")
+    sub.cells = [c for c in sub.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "setup"]
+    plan = nb.plan(sub, source)
+    assert codes(plan)[0] == SETUP and plan.cells[0][0] >= 1000
+    assert "locked cell 'setup' was deleted" in plan.flags
+
+
+def test_student_cells_run_but_their_own_test_cells_do_not() -> None:
+    source = source_notebook()
+    sub = nb.student_copy(source, "solution")
+    sub.cells.append(new_code_cell("%matplotlib inline\n!pip install x\nhelper = 1"))
+    sub.cells.append(grader_cell("raise SystemExit", "test_extra", grade=True, points=50))
+    plan = nb.plan(sub, source)
+    assert codes(plan)[-1] == "# %matplotlib inline\n# !pip install x\nhelper = 1"
+    assert plan.items == [("double", 3.0)]
+
+
+def test_uses_torch_detects_torch_imports() -> None:
+    assert nb.uses_torch([(0, "import numpy\nimport torch.nn as nn")])
+    assert nb.uses_torch([(0, "from torch import nn")])
+    assert not nb.uses_torch([(0, "# torch is not used\nimport numpy")])
+
+
+@pytest.mark.slow
+def test_notebooks_released_by_nbgrader_have_no_flags(tmp_path: Path) -> None:
+    """The oracle for the checksums: nbgrader's own generate_assignment output is not flagged."""
+    nbgrader = shutil.which("nbgrader", path=str(Path(sys.executable).parent))
+    if nbgrader is None:
+        pytest.skip("nbgrader is not installed")
+    (tmp_path / "source" / "ps1").mkdir(parents=True)
+    nbformat.write(source_notebook(), tmp_path / "source" / "ps1" / "ps1.ipynb")
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.root = '.'\n")
+    subprocess.run(
+        [nbgrader, "generate_assignment", "ps1", "--force", "--no-db"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    released = nb.read_notebook(tmp_path / "release" / "ps1" / "ps1.ipynb")
+    plan = nb.plan(released, source_notebook())
+    assert plan.flags == [] and plan.problems == {}
+    assert [find(released, g).metadata["nbgrader"]["checksum"] for g in ("setup", "test_double")] == [
+        nb.checksum("code", find(released, g).source, find(released, g).metadata["nbgrader"])
+        for g in ("setup", "test_double")
+    ]
