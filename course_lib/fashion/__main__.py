@@ -107,6 +107,7 @@ def _study(args: argparse.Namespace) -> None:
     from course_lib.fashion.study import STUDY_CONFIG, format_markdown, run_kernel_study
 
     cfg = replace(_config(args), channels_last=args.channels_last or STUDY_CONFIG.channels_last)
+    out = args.out or DEFAULT_OUT / "study"
     study = run_kernel_study(
         args.kernel_sizes,
         args.seeds,
@@ -118,8 +119,8 @@ def _study(args: argparse.Namespace) -> None:
         data=_data(args),
         device=args.device,
         progress=False if args.quiet else None,
+        out_dir=out,
     )
-    out = args.out or DEFAULT_OUT / "study"
     paths = study.save(out)
     if not args.no_figures:
         paths += save_study_figures(study, out)

@@ -170,3 +170,37 @@ def format_summary(rows: Sequence[LayerRow]) -> str:
         lines.append(f"{r.name:<16}{r.kind:<12}{r.output_shape!s:<22}{r.params:>10,}")
     lines += ["-" * 60, f"{'total':<50}{sum(r.params for r in rows):>10,}"]
     return "\n".join(lines)
+
+
+def forward_flops(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, IMAGE_SIZE, IMAGE_SIZE)) -> int:
+    r"""Multiply-add FLOPs (2 per MAC) of one forward pass, counting convolutions and linear layers only.
+
+    Conv: :math:`2 K_h K_w (C_{in} / g) C_{out} H_{out} W_{out}` per image; linear: :math:`2 D_{in} D_{out}`;
+    times the batch size of ``input_shape``. Bias adds, ReLU, pooling and batch norm are O(activations)
+    and left out. A training step costs about 3x this (forward, input gradient, weight gradient).
+    """
+    total = 0
+    hooks = []
+
+    def hook(mod: nn.Module, _inp: object, out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(mod, nn.Conv2d):
+            kh, kw = mod.kernel_size
+            n, c_out, h_out, w_out = out.shape  # (N, C_out, H_out, W_out)
+            total += 2 * kh * kw * (mod.in_channels // mod.groups) * c_out * h_out * w_out * n
+        elif isinstance(mod, nn.Linear):
+            total += 2 * mod.in_features * mod.out_features * out.shape[0]
+
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            hooks.append(module.register_forward_hook(hook))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(input_shape, device=next(model.parameters()).device))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return total

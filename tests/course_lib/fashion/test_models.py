@@ -15,6 +15,7 @@ from course_lib.fashion.models import (
     count_parameters,
     first_layer_parameters,
     format_summary,
+    forward_flops,
     layer_summary,
 )
 
@@ -137,3 +138,11 @@ def test_mlp_rejects_bad_arguments() -> None:
         BaselineMLP((128, 0))
     with pytest.raises(ValueError, match="dropout"):
         BaselineMLP(dropout=-0.1)
+
+
+def test_forward_flops_by_hand() -> None:
+    """3x3 CNN: 2 * (9*1*32*28^2 + 9*32*64*14^2 + 9*64*128*7^2 + 1152*128 + 128*10) per image."""
+    per_image = 2 * (9 * 1 * 32 * 28**2 + 9 * 32 * 64 * 14**2 + 9 * 64 * 128 * 7**2 + 1152 * 128 + 128 * 10)
+    assert forward_flops(FashionCNN(3)) == per_image
+    assert forward_flops(FashionCNN(3, batch_norm=True), (4, 1, 28, 28)) == 4 * per_image
+    assert forward_flops(BaselineMLP()) == 2 * (784 * 128 + 128 * 64 + 64 * 10)
