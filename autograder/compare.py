@@ -126,10 +126,13 @@ def compare_arrays(expected: np.ndarray, got: Any, tol: Tolerance = DEFAULT_TOLE
 
 def _scalar(got: Any) -> float | int | None:
     """A Python number from a returned scalar (int, float, 0-d array), else None (bools refused)."""
-    if isinstance(got, bool):
+    if isinstance(got, bool | np.bool_):
         return None
     if isinstance(got, int | float):
         return got
+    if isinstance(got, np.integer | np.floating):  # numpy's own scalar types (after the wire: rare)
+        scalar: int | float = got.item()
+        return scalar
     if isinstance(got, np.ndarray) and got.ndim == 0 and got.dtype.kind in "iuf":
         item: int | float = got.item()
         return item

@@ -63,7 +63,7 @@ def _total(results: Sequence[ItemResult]) -> tuple[float, float]:
 def text_report(results: Sequence[ItemResult], title: str = "") -> str:
     """Every item's block, then the total."""
     earned, possible = _total(results)
-    blocks = [f"{title}\n" if title else ""] + [item_text(r) for r in results]
+    blocks = [title] + [item_text(r) for r in results]
     blocks.append(f"total: {_score(earned, possible)} points")
     return "\n\n".join(b for b in blocks if b).strip() + "\n"
 

@@ -163,7 +163,9 @@ MUTANTS = [
         "two-sided differences (error ~ eps**2)",
         "x of any shape",
     ),
-    mutant("numerical_gradient", "returns a flat gradient", _numerical_gradient(flatten=True), "x of any shape"),
+    mutant(
+        "numerical_gradient", "returns a flat gradient", _numerical_gradient(flatten=True), "x of any shape"
+    ),
     mutant("relative_error", "no zero guard", _relative_error(zero_guard=False), "0.0 when both are zero"),
     mutant(
         "relative_error",

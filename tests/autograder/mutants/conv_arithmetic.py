@@ -44,7 +44,7 @@ def _receptive_field(stride_product: bool = True):
         if len(strides) != n or len(dilations) != n:
             raise ValueError("give one stride and one dilation per layer")
         rf, jump = 1, 1
-        for k, s, d in zip(kernel_sizes, strides, dilations):
+        for k, s, d in zip(kernel_sizes, strides, dilations, strict=True):
             rf += (k - 1) * d * jump
             if stride_product:
                 jump *= s
@@ -64,7 +64,13 @@ def _conv2d_params(bias_counted: bool = True, square: bool = True):
 
 
 MUTANTS = [
-    mutant("output_size", "float division, no floor", _output_size(divide="float"), WORKED, "stride > 1 rounds down"),
+    mutant(
+        "output_size",
+        "float division, no floor",
+        _output_size(divide="float"),
+        WORKED,
+        "stride > 1 rounds down",
+    ),
     mutant(
         "output_size",
         "padding counted once",
@@ -83,7 +89,14 @@ MUTANTS = [
         "strides multiply along the stack",
     ),
     mutant("conv2d_params", "bias dropped", _conv2d_params(bias_counted=False), WORKED, "counts the biases"),
-    mutant("conv2d_params", "k instead of k**2", _conv2d_params(square=False), WORKED, "counts the biases", "bias=False"),
+    mutant(
+        "conv2d_params",
+        "k instead of k**2",
+        _conv2d_params(square=False),
+        WORKED,
+        "counts the biases",
+        "bias=False",
+    ),
 ]
 
 CORRECT = [

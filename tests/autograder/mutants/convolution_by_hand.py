@@ -20,7 +20,7 @@ def _pad2d(mode: str = "both"):
             return np.pad(x, p)
         if mode == "one_side":
             return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, p), (0, p)])
-        out = np.zeros(x.shape[:-2] + (x.shape[-2] + 2 * p, x.shape[-1] + 2 * p))
+        out = np.zeros((*x.shape[:-2], x.shape[-2] + 2 * p, x.shape[-1] + 2 * p))
         out[..., p : p + x.shape[-2], p : p + x.shape[-1]] = x
         return out
 
@@ -62,7 +62,7 @@ def _conv2d(
         xp = np.pad(x, ((0, 0), (0, 0), (before, after), (before, after)))
         wk = w[:, :, ::-1, ::-1] if flip else w
         n, _, h, wd = xp.shape
-        c_out, c_in, kh, kw = w.shape
+        c_out, _, kh, kw = w.shape
         out = np.zeros((n, c_out, (h - kh) // s + 1, (wd - kw) // s + 1))
         for i in range(out.shape[2]):
             for j in range(out.shape[3]):
@@ -86,7 +86,9 @@ def conv2d_im2col_float32(x, w, b=None, stride=1, padding=0):
     win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]  # (N, C, Ho, Wo, KH, KW)
     n, _, ho, wo = win.shape[:4]
     cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c_in * kh * kw)  # (N*Ho*Wo, C*KH*KW)
-    out = (cols @ w.reshape(c_out, -1).T).reshape(n, ho, wo, c_out).transpose(0, 3, 1, 2)  # (N, C_out, Ho, Wo)
+    out = (
+        (cols @ w.reshape(c_out, -1).T).reshape(n, ho, wo, c_out).transpose(0, 3, 1, 2)
+    )  # (N, C_out, Ho, Wo)
     if x.shape[1] != c_in:
         raise ValueError("channels differ")
     if b is not None:
@@ -167,7 +169,9 @@ MUTANTS = [
     mutant("conv2d", "no validation", _conv2d(validate=False), "rejects an invalid configuration"),
     mutant("relu", "modifies x in place", relu_in_place, UNCHANGED),
     mutant("relu", "absolute value", relu_abs, WORKED, "zeroes the negative values of an array of any shape"),
-    mutant("maxpool2d", "stride ignored", _maxpool2d(use_stride=False), "explicit stride (overlapping windows)"),
+    mutant(
+        "maxpool2d", "stride ignored", _maxpool2d(use_stride=False), "explicit stride (overlapping windows)"
+    ),
     mutant(
         "maxpool2d",
         "average instead of max",

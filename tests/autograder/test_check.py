@@ -1,0 +1,135 @@
+"""autograder.check: the nbgrader hidden-test entry point, in the kernel.
+
+Feedback goes to stdout only and the return value is the points earned. Golden files pin the exact
+feedback of a few mutants: regenerate them with ``AUTOGRADER_REGENERATE_GOLDEN=1 pytest tests/autograder``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder import check
+from autograder.items import ITEMS
+from tests.autograder.mutants import backprop_conv_pool, conv_arithmetic, convolution_by_hand
+
+GOLDEN = Path(__file__).parent / "golden"
+REGENERATE = os.environ.get("AUTOGRADER_REGENERATE_GOLDEN") == "1"
+
+
+def _mutant(grade_id: str, name: str) -> object:
+    mods = (conv_arithmetic, convolution_by_hand, backprop_conv_pool)
+    return next(m.func for mod in mods for m in mod.MUTANTS if (m.grade_id, m.name) == (grade_id, name))
+
+
+def correct_relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+def test_returns_points_and_prints_to_stdout_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert check("relu", correct_relu) == 2.0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.startswith("relu: 2/2 points\nrelu: matches the lecture's worked example: PASSED (0.5/0.5)\n")
+
+
+def test_student_prints_and_warnings_stay_out_of_the_feedback(capsys: pytest.CaptureFixture[str]) -> None:
+    def noisy_relu(x: np.ndarray) -> np.ndarray:
+        print("debugging my relu")
+        print("oops", file=sys.stderr)
+        warnings.warn("a student warning", stacklevel=1)
+        return np.maximum(x, 0.0) / np.ones_like(x)
+
+    assert check("relu", noisy_relu) == 2.0
+    out, err = capsys.readouterr()
+    assert err == "" and "debugging" not in out and "warning" not in out
+
+
+def test_stub_scores_zero_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
+    def conv2d(
+        x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: int = 1, padding: int = 0
+    ) -> None:
+        raise NotImplementedError
+
+    assert check("conv2d", conv2d) == 0.0
+    assert (
+        capsys.readouterr().out
+        == "conv2d: 0/7 points\n  not implemented yet: conv2d raises NotImplementedError\n"
+    )
+
+
+def test_the_reference_itself_earns_zero_and_is_flagged(capsys: pytest.CaptureFixture[str]) -> None:
+    from course_lib.layers import relu
+
+    assert check("relu", relu) == 0.0
+    assert (
+        "uses the course's reference implementation (relu from course_lib.layers)" in capsys.readouterr().out
+    )
+
+
+def test_a_dynamic_import_of_the_reference_is_caught_while_it_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def relu(x: np.ndarray) -> np.ndarray:
+        import importlib
+
+        return importlib.import_module("course_" + "lib.layers").relu(x)
+
+    assert check("relu", relu) == 0.0
+    assert "calls course_lib.layers.relu" in capsys.readouterr().out
+
+
+def test_monkeypatching_numpy_cannot_change_a_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    original = np.maximum
+
+    def relu(x: np.ndarray) -> np.ndarray:
+        np.maximum = lambda a, b: a  # would make the reference agree with anything
+        return x
+
+    assert check("relu", relu) == 0.0
+    assert np.maximum is original
+    assert "replaced numpy.maximum while running" in capsys.readouterr().out
+
+
+def test_unknown_grade_id_is_an_error() -> None:
+    with pytest.raises(ValueError, match="not a graded item"):
+        check("no_such_function", correct_relu)
+
+
+def test_importing_autograder_does_not_import_torch() -> None:
+    code = "import sys, autograder; assert 'torch' not in sys.modules; print(autograder.check.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "check"
+
+
+GOLDEN_CASES = [
+    ("conv2d", "stride ignored"),
+    ("conv2d", "true convolution (flipped kernel)"),
+    ("output_size", "float division, no floor"),
+    ("maxpool2d_backward", "overlapping windows overwrite"),
+    ("conv2d_backward", "db is a mean"),
+    ("numerical_gradient", "x not restored"),
+]
+
+
+@pytest.mark.parametrize(("grade_id", "name"), GOLDEN_CASES, ids=[f"{g}-{n}" for g, n in GOLDEN_CASES])
+def test_feedback_matches_the_golden_file(
+    grade_id: str, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    points = check(grade_id, _mutant(grade_id, name))
+    out = capsys.readouterr().out
+    assert 0 < points < ITEMS[grade_id].points
+    path = (
+        GOLDEN
+        / f"{grade_id}--{name.replace(' ', '_').replace(',', '').replace('(', '').replace(')', '')}.txt"
+    )
+    if REGENERATE:
+        path.write_text(out)
+    assert path.exists(), f"missing golden file {path.name}: run with AUTOGRADER_REGENERATE_GOLDEN=1"
+    assert out == path.read_text()

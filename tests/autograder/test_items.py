@@ -1,0 +1,84 @@
+"""autograder.items: every item is well declared, the reference earns full marks, a stub earns 0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder.invoke import LocalInvoker
+from autograder.items import ASSIGNMENTS, ITEMS, Call, Item, Prop, items_for_assignment
+from autograder.properties import run_item
+from course_lib import arithmetic, conv, gradcheck, layers, pooling
+
+REFERENCES = {
+    name: getattr(m, name) for m in (arithmetic, conv, gradcheck, layers, pooling) for name in dir(m)
+}
+NUMPY_ITEMS = [
+    g for a in ("conv_arithmetic", "convolution_by_hand", "backprop_conv_pool") for g in ASSIGNMENTS[a]
+]
+
+
+def test_assignments_list_every_item_once_in_notebook_order() -> None:
+    listed = [g for ids in ASSIGNMENTS.values() for g in ids]
+    assert sorted(listed) == sorted(ITEMS)
+    assert len(listed) == len(set(listed))
+    assert ASSIGNMENTS["conv_arithmetic"] == ["output_size", "receptive_field", "conv2d_params"]
+    assert [i.grade_id for i in items_for_assignment("convolution_by_hand")] == ASSIGNMENTS[
+        "convolution_by_hand"
+    ]
+
+
+def test_unknown_assignment_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        items_for_assignment("no_such_assignment")
+
+
+@pytest.mark.parametrize("grade_id", sorted(ITEMS))
+def test_item_is_declared_sensibly(grade_id: str) -> None:
+    item = ITEMS[grade_id]
+    assert item.grade_id == grade_id
+    assert 2 <= item.points <= 7
+    assert sum(p.weight for p in item.properties) == pytest.approx(item.points)
+    first = item.properties[0]
+    assert first.name.startswith("matches the lecture's worked example") and first.examples
+
+
+def test_weights_must_add_up_to_the_points() -> None:
+    with pytest.raises(ValueError, match="add up to"):
+        Item("f", 3, abs, (Prop("one idea", 1, examples=(Call((1,)),)),))
+
+
+def test_property_names_must_be_unique() -> None:
+    prop = Prop("same", 1, examples=(Call((1,)),))
+    with pytest.raises(ValueError, match="unique"):
+        Item("f", 2, abs, (prop, prop))
+
+
+@pytest.mark.parametrize("grade_id", NUMPY_ITEMS)
+def test_reference_scores_full_marks(grade_id: str) -> None:
+    result = run_item(ITEMS[grade_id], LocalInvoker({grade_id: REFERENCES[grade_id]}), detect_reference=False)
+    failed = [(p.name, p.lines) for p in result.properties if not p.passed]
+    assert failed == []
+    assert result.earned == ITEMS[grade_id].points
+
+
+def _stub(*args: object, **kwargs: object) -> None:
+    raise NotImplementedError("replace this line with your code")
+
+
+@pytest.mark.parametrize("grade_id", NUMPY_ITEMS)
+def test_not_implemented_stub_scores_zero_with_a_clear_message(grade_id: str) -> None:
+    result = run_item(ITEMS[grade_id], LocalInvoker({grade_id: _stub}))
+    assert result.status == "not_implemented"
+    assert result.earned == 0.0
+    assert result.message == f"not implemented yet: {grade_id} raises NotImplementedError"
+
+
+def test_expected_selects_named_outputs() -> None:
+    item = ITEMS["conv2d_backward"]
+    call = Call(
+        (np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))), {"stride": 1, "padding": 0}
+    )
+    expected = item.expected(call, ("db",))
+    assert list(expected) == ["db"]
+    np.testing.assert_array_equal(expected["db"], [4.0])  # the sum of a 2x2 dout of ones

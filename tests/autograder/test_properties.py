@@ -1,0 +1,121 @@
+"""autograder.properties: mutants lose exactly the properties they should, correct variants score full
+marks, results are deterministic, and timeouts, flaky and missing functions are handled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from autograder.invoke import LocalInvoker, StudentError, StudentTimeout
+from autograder.items import ASSIGNMENTS, ITEMS
+from autograder.properties import SHRINK_CALLS, run_item
+from tests.autograder.mutants import Correct, Mutant, backprop_conv_pool, conv_arithmetic, convolution_by_hand
+
+MODULES = (conv_arithmetic, convolution_by_hand, backprop_conv_pool)
+MUTANTS = [m for mod in MODULES for m in mod.MUTANTS]
+CORRECT = [c for mod in MODULES for c in mod.CORRECT]
+
+
+@pytest.mark.parametrize("m", MUTANTS, ids=lambda m: f"{m.grade_id}: {m.name}")
+def test_mutant_loses_exactly_its_properties(m: Mutant) -> None:
+    result = run_item(ITEMS[m.grade_id], LocalInvoker({m.grade_id: m.func}))
+    assert result.status == "graded"
+    lost = {p.name for p in result.properties if not p.passed}
+    assert lost == m.loses
+    for prop in result.properties:
+        if not prop.passed:  # a failing call, then what differed
+            assert prop.lines[0].startswith(("smallest failing call: ", "failing call: "))
+            assert len(prop.lines) == 2
+
+
+@pytest.mark.parametrize("c", CORRECT, ids=lambda c: f"{c.grade_id}: {c.name}")
+def test_correct_variant_scores_full_marks(c: Correct) -> None:
+    result = run_item(ITEMS[c.grade_id], LocalInvoker({c.grade_id: c.func}))
+    assert [(p.name, p.lines) for p in result.properties if not p.passed] == []
+
+
+def test_every_numpy_item_has_a_mutant_and_a_correct_variant() -> None:
+    numpy_items = {g for mod in MODULES for g in ASSIGNMENTS[mod.__name__.rsplit(".", 1)[1]]}
+    assert {m.grade_id for m in MUTANTS} == numpy_items
+    assert {c.grade_id for c in CORRECT} == numpy_items
+
+
+def test_same_submission_twice_gives_identical_results() -> None:
+    m = next(m for m in MUTANTS if m.name == "true convolution (flipped kernel)" and m.grade_id == "conv2d")
+    first = run_item(ITEMS["conv2d"], LocalInvoker({"conv2d": m.func})).to_dict()
+    second = run_item(ITEMS["conv2d"], LocalInvoker({"conv2d": m.func})).to_dict()
+    assert first == second
+
+
+def test_failure_shrinks_to_a_small_call() -> None:
+    m = next(m for m in MUTANTS if m.name == "stride ignored" and m.grade_id == "conv2d")
+    result = run_item(ITEMS["conv2d"], LocalInvoker({"conv2d": m.func}))
+    (prop,) = [p for p in result.properties if not p.passed]
+    assert "stride=2" in prop.lines[0] and "w.shape=(1, 1, 1, 1)" in prop.lines[0]
+    assert prop.lines[1].startswith("expected shape (1, 1, 1, ")
+
+
+class CountingInvoker:
+    """Raises a given StudentError on every call and counts the calls."""
+
+    def __init__(self, error: StudentError) -> None:
+        self.error = error
+        self.calls = 0
+
+    def call(
+        self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any], probe: str | None = None
+    ) -> Any:
+        if probe == "provenance":
+            return None
+        self.calls += 1
+        raise self.error
+
+
+def test_timeout_fails_the_property_without_retrying() -> None:
+    invoker = CountingInvoker(StudentTimeout("TimeoutError", "conv2d took longer than 5 s"))
+    result = run_item(ITEMS["conv2d"], invoker)
+    assert result.earned == 0
+    assert result.properties[1].lines[1] == "timed out: conv2d took longer than 5 s"
+    assert invoker.calls == len(ITEMS["conv2d"].properties)  # one call per property, no shrinking
+
+
+def test_missing_name_is_reported_as_missing() -> None:
+    result = run_item(ITEMS["relu"], LocalInvoker({}))
+    assert result.status == "missing" and result.earned == 0
+    assert "does not define relu" in result.message
+
+
+def test_nondeterministic_function_is_graded_without_crashing() -> None:
+    rng = np.random.default_rng(0)
+
+    def flaky_relu(x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, 0) + (rng.random() < 0.5)
+
+    result = run_item(ITEMS["relu"], LocalInvoker({"relu": flaky_relu}))
+    assert result.status == "graded" and result.earned < ITEMS["relu"].points
+
+
+def test_shrinking_is_bounded_by_student_calls() -> None:
+    invoker_calls = []
+
+    def slow_wrong_relu(x: np.ndarray) -> np.ndarray:
+        invoker_calls.append(1)
+        return x
+
+    run_item(ITEMS["relu"], LocalInvoker({"relu": slow_wrong_relu}))
+    bound = sum(len(p.examples) + p.max_examples + SHRINK_CALLS for p in ITEMS["relu"].properties)
+    assert len(invoker_calls) <= bound
+
+
+def test_an_exception_is_reported_with_its_type_and_message() -> None:
+    def broken(x: np.ndarray) -> np.ndarray:
+        raise IndexError("index 3 is out of bounds for axis 0 with size 3")
+
+    result = run_item(ITEMS["relu"], LocalInvoker({"relu": broken}))
+    assert result.properties[0].lines == (
+        "failing call: relu(x.shape=(4, 4), x=[[ 0.5, 4.5, 1.5, -0.5], [ 2.5, 3.5, 0.5, -1.5], "
+        "[ 3.5, -0.5, 1.5, 0.5], [ 1.5, 2.5, -2.5, -0.5]])",
+        "raised IndexError: index 3 is out of bounds for axis 0 with size 3",
+    )
