@@ -99,29 +99,50 @@ def windows(x_padded: Array, geom: WindowGeometry) -> Array:
     return view[:, :, ::s, ::s, ::d, ::d]  # (N, C, H_out, W_out, KH, KW)
 
 
-def im2col(x_padded: Array, geom: WindowGeometry) -> Array:
-    """Every receptive field as a row: ``(N * H_out * W_out, C * KH * KW)``, rows in (n, i, j) order,
-    columns in (c, u, v) order, so ``im2col(x) @ w.reshape(C_out, -1).T`` is the convolution."""
-    n, c = x_padded.shape[:2]
-    cols = windows(x_padded, geom).transpose(0, 2, 3, 1, 4, 5)  # (N, H_out, W_out, C, KH, KW)
-    return cols.reshape(n * geom.out_h * geom.out_w, c * geom.kh * geom.kw)  # copy: (N*Ho*Wo, C*KH*KW)
-
-
-def col2im(cols: Array, padded_shape: tuple[int, ...], geom: WindowGeometry) -> Array:
-    r"""The adjoint of :func:`windows`: scatter-add window values back onto the padded input.
-
-    ``cols`` is ``(N, C, H_out, W_out, KH, KW)``; the result ``(N, C, Hp, Wp)`` holds, at every input
-    pixel, the sum of the entries of all the windows that cover it (overlapping windows accumulate).
-    The loop runs over the KH*KW kernel offsets only; each step adds a whole strided slice.
-    """
+def offset_slices(geom: WindowGeometry) -> list[tuple[int, int, tuple[slice, slice]]]:
+    """For every kernel offset ``(u, v)``, the (rows, columns) slices of the padded input that this
+    offset touches, one entry per window: ``x_padded[..., rows, cols]`` is ``(..., H_out, W_out)``
+    and equals ``windows(x_padded, geom)[..., u, v]``. Looping over these KH*KW offsets (never over
+    pixels) is how col2im and pooling gather and scatter."""
     s, d = geom.stride, geom.dilation
-    out = np.zeros(padded_shape, dtype=np.result_type(cols.dtype, np.float64))  # (N, C, Hp, Wp)
-    extent_h, extent_w = s * (geom.out_h - 1) + 1, s * (geom.out_w - 1) + 1  # rows/cols a window start spans
-    for u in range(geom.kh):
-        for v in range(geom.kw):
-            top, left = u * d, v * d
-            out[:, :, top : top + extent_h : s, left : left + extent_w : s] += cols[:, :, :, :, u, v]
-    return out
+    extent_h, extent_w = (
+        s * (geom.out_h - 1) + 1,
+        s * (geom.out_w - 1) + 1,
+    )  # rows/cols the window starts span
+    return [
+        (u, v, (slice(u * d, u * d + extent_h, s), slice(v * d, v * d + extent_w, s)))
+        for u in range(geom.kh)
+        for v in range(geom.kw)
+    ]
+
+
+def im2col(x_padded: Array, geom: WindowGeometry) -> Array:
+    """Every receptive field as a COLUMN: ``(C * KH * KW, N * H_out * W_out)``, rows in (c, u, v)
+    order, columns in (n, i, j) order, so ``w.reshape(C_out, -1) @ im2col(x)`` is the convolution.
+
+    This layout copies whole output rows at a time (fast), and the matrix product reads it
+    contiguously."""
+    n, c = x_padded.shape[:2]
+    cols = windows(x_padded, geom).transpose(1, 4, 5, 0, 2, 3)  # (C, KH, KW, N, H_out, W_out)
+    return cols.reshape(c * geom.kh * geom.kw, n * geom.out_h * geom.out_w)  # copy: (C*KH*KW, N*Ho*Wo)
+
+
+def col2im(cols: Array, padded_shape: tuple[int, int, int, int], geom: WindowGeometry) -> Array:
+    r"""The adjoint of :func:`im2col`: scatter-add columns back onto the padded input.
+
+        ``cols`` is ``(C * KH * KW, N * H_out * W_out)``; the result ``(N, C, Hp, Wp)`` holds, at every
+        input pixel, the sum of the entries of all the windows that cover it (overlapping windows
+        accumulate): :math:`\langle \mathrm{im2col}(x), c
+    angle = \langle x, \mathrm{col2im}(c)
+    angle`.
+        The loop runs over the KH*KW kernel offsets only; each step adds a whole strided slice.
+    """
+    n, c, hp, wp = padded_shape
+    per_offset = cols.reshape(c, geom.kh, geom.kw, n, geom.out_h, geom.out_w)  # (C, KH, KW, N, Ho, Wo)
+    out = np.zeros((c, n, hp, wp), dtype=np.result_type(cols.dtype, np.float64))  # (C, N, Hp, Wp)
+    for u, v, (rows, columns) in offset_slices(geom):
+        out[:, :, rows, columns] += per_offset[:, u, v]
+    return out.transpose(1, 0, 2, 3)  # view: (N, C, Hp, Wp)
 
 
 def conv2d_single(image: Array, kernel: Array) -> Array:
@@ -212,15 +233,15 @@ def conv2d(
 
     .. math:: H_{out} = \left\lfloor \frac{H + 2P - D(K_H-1) - 1}{S} \right\rfloor + 1
 
-    im2col: the ``N H_out W_out`` receptive fields become the rows of a ``(N H_out W_out, C_in K_H K_W)``
-    matrix, the filters the columns of a ``(C_in K_H K_W, C_out)`` matrix, and one BLAS matrix product
-    computes every output pixel of every filter at once.
+    im2col: the ``N H_out W_out`` receptive fields become the columns of a
+    ``(C_in K_H K_W, N H_out W_out)`` matrix, the filters the rows of a ``(C_out, C_in K_H K_W)`` matrix,
+    and one BLAS matrix product computes every output pixel of every filter at once.
     """
     x, w, b, g = check_conv_args(x, w, b, stride, padding, dilation)
     n, c_out = x.shape[0], w.shape[0]
-    cols = im2col(pad2d(x, g.pad), g)  # (N*Ho*Wo, C_in*KH*KW)
-    out = cols @ w.reshape(c_out, -1).T  # (N*Ho*Wo, C_out)
+    cols = im2col(pad2d(x, g.pad), g)  # (C_in*KH*KW, N*Ho*Wo)
+    out = w.reshape(c_out, -1) @ cols  # (C_out, N*Ho*Wo)
     if b is not None:
-        out += b
-    out = out.reshape(n, g.out_h, g.out_w, c_out)  # (N, H_out, W_out, C_out)
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))  # (N, C_out, H_out, W_out)
+        out += b[:, None]
+    out = out.reshape(c_out, n, g.out_h, g.out_w)  # (C_out, N, H_out, W_out)
+    return np.ascontiguousarray(out.transpose(1, 0, 2, 3))  # (N, C_out, H_out, W_out)

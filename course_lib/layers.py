@@ -35,17 +35,18 @@ def conv2d_backward(
 ) -> tuple[Array, Array, Array]:
     r"""Gradients of :func:`course_lib.conv.conv2d` -> ``(dx, dw, db)``.
 
-    With the forward pass as one matrix product ``Y = X_{col} W_{mat}^T + b`` (``X_col`` the
-    ``(N H_out W_out, C_in K_H K_W)`` im2col matrix, ``W_mat`` the ``(C_out, C_in K_H K_W)`` filters):
+    With the forward pass as one matrix product ``Y = W_{mat} X_{col} + b`` (``X_col`` the
+    ``(C_in K_H K_W, N H_out W_out)`` im2col matrix, ``W_mat`` the ``(C_out, C_in K_H K_W)`` filters,
+    ``Y`` and ``Delta = dout`` as ``(C_out, N H_out W_out)`` matrices):
 
     .. math::
         \frac{\partial L}{\partial b_o} = \sum_{n,i,j} \delta_{n,o,i,j}, \qquad
-        \frac{\partial L}{\partial W_{mat}} = \Delta^T X_{col}, \qquad
-        \frac{\partial L}{\partial X_{col}} = \Delta\, W_{mat}
+        \frac{\partial L}{\partial W_{mat}} = \Delta X_{col}^T, \qquad
+        \frac{\partial L}{\partial X_{col}} = W_{mat}^T \Delta
 
-    where ``Delta`` is ``dout`` as an ``(N H_out W_out, C_out)`` matrix. ``dX_col`` goes back to the
-    image with col2im (every input pixel sums the gradients of all the windows that contain it, which is
-    the "full" convolution of ``dout`` with the flipped filters), and the padding is cropped off.
+    ``dX_col`` goes back to the image with col2im (every input pixel sums the gradients of all the
+    windows that contain it -- the "full" convolution of ``dout`` with the flipped filters), and the
+    padding is cropped off.
     """
     x, w, _, g = check_conv_args(x, w, None, stride, padding, dilation)
     n, c_in, h, wd = x.shape  # (N, C_in, H, W)
@@ -53,14 +54,14 @@ def conv2d_backward(
     dout = as_array("dout", dout, 4, "(N, C_out, H_out, W_out)")
     check_same_shape("dout", dout, (n, c_out, g.out_h, g.out_w), "the output shape of conv2d(x, w, ...)")
     xp = pad2d(x, g.pad)  # (N, C_in, Hp, Wp)
-    delta = dout.transpose(0, 2, 3, 1).reshape(-1, c_out)  # (N*Ho*Wo, C_out)
-    db = dout.sum(axis=(0, 2, 3))  # (C_out,)
-    dw = (delta.T @ im2col(xp, g)).reshape(w.shape)  # (C_out, C_in*KH*KW) -> (C_out, C_in, KH, KW)
-    dcols = delta @ w.reshape(c_out, -1)  # (N*Ho*Wo, C_in*KH*KW)
-    dcols6 = dcols.reshape(n, g.out_h, g.out_w, c_in, g.kh, g.kw).transpose(0, 3, 1, 2, 4, 5)
-    dxp = col2im(dcols6, xp.shape, g)  # (N, C_in, Hp, Wp)
+    delta = dout.transpose(1, 0, 2, 3).reshape(c_out, -1)  # (C_out, N*Ho*Wo)
+    db = delta.sum(axis=1)  # (C_out,)
+    dw = (delta @ im2col(xp, g).T).reshape(w.shape)  # (C_out, C_in*KH*KW) -> (C_out, C_in, KH, KW)
+    dcols = w.reshape(c_out, -1).T @ delta  # (C_in*KH*KW, N*Ho*Wo)
+    dxp = col2im(dcols, (n, c_in, *xp.shape[2:]), g)  # (N, C_in, Hp, Wp)
     (top, _), (left, _) = g.pad
-    return dxp[:, :, top : top + h, left : left + wd], dw, db  # dx (N, C_in, H, W)
+    dx = np.ascontiguousarray(dxp[:, :, top : top + h, left : left + wd])  # (N, C_in, H, W)
+    return dx, dw, db
 
 
 def _check_linear_args(x: Any, w: Any) -> tuple[Array, Array]:

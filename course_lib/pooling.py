@@ -1,9 +1,9 @@
 r"""Max and average pooling, forward and backward, vectorized (numpy, float64, NCHW).
 
 Pooling slides a ``K x K`` window with stride ``S`` (default ``S = K``, no padding, no ceil mode) over
-every channel separately: ``H_out = floor((H - K) / S) + 1``. The windows come from
-:func:`course_lib.conv.windows` and the backward passes scatter window gradients back with
-:func:`course_lib.conv.col2im`, so overlapping windows (``S < K``) accumulate.
+every channel separately: ``H_out = floor((H - K) / S) + 1``. Everything loops over the
+``K^2`` window offsets of :func:`course_lib.conv.offset_slices` (never over pixels): each step reads or
+adds one strided slice, so overlapping windows (``S < K``) accumulate in the backward passes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.conv import WindowGeometry, col2im, window_geometry, windows
+from course_lib.conv import WindowGeometry, offset_slices, window_geometry
 from course_lib.validation import Array, as_array, check_int, check_same_shape
 
 
@@ -29,10 +29,18 @@ def _check_dout(dout: Any, x: Array, g: WindowGeometry, fn: str) -> Array:
     return dout
 
 
+def _window_max(x: Array, g: WindowGeometry) -> Array:
+    """The maximum of every window: ``(N, C, H_out, W_out)``."""
+    out = np.full((*x.shape[:2], g.out_h, g.out_w), -np.inf)  # (N, C, H_out, W_out)
+    for _, _, (rows, cols) in offset_slices(g):
+        np.maximum(out, x[:, :, rows, cols], out=out)
+    return out
+
+
 def maxpool2d(x: Array, kernel_size: int = 2, stride: int | None = None) -> Array:
     r"""Max pooling: :math:`y_{n,c,i,j} = \max_{u,v < K} x_{n,c,iS+u,jS+v}` -> ``(N, C, H_out, W_out)``."""
     x, g = _check_pool_args(x, kernel_size, stride)
-    return windows(x, g).max(axis=(4, 5))  # (N, C, H_out, W_out)
+    return _window_max(x, g)
 
 
 def maxpool2d_backward(dout: Array, x: Array, kernel_size: int = 2, stride: int | None = None) -> Array:
@@ -42,21 +50,30 @@ def maxpool2d_backward(dout: Array, x: Array, kernel_size: int = 2, stride: int 
               \frac{\partial L}{\partial y_{n,c,i,j}}
 
     Each window passes its upstream gradient to its maximum only -- the FIRST maximum in row-major
-    window order when there are ties (as torch does) -- and windows that overlap add up.
+    window order when there are ties (as torch does) -- and windows that overlap add up. The offsets
+    are visited in row-major order and a window is "claimed" by the first offset that holds its max.
     """
     x, g = _check_pool_args(x, kernel_size, stride)
     dout = _check_dout(dout, x, g, "maxpool2d")
-    k = g.kh
-    win = windows(x, g).reshape(*dout.shape, k * k)  # copy: (N, C, H_out, W_out, K*K)
-    first_max = win.argmax(axis=-1)  # (N, C, H_out, W_out), argmax returns the first maximum
-    routed = (np.arange(k * k) == first_max[..., None]) * dout[..., None]  # (N, C, H_out, W_out, K*K)
-    return col2im(routed.reshape(*dout.shape, k, k), x.shape, g)  # (N, C, H, W)
+    best = _window_max(x, g)  # (N, C, H_out, W_out)
+    unclaimed = np.ones(best.shape, dtype=bool)  # windows whose maximum has not been met yet
+    hit = np.empty(best.shape, dtype=bool)
+    dx = np.zeros_like(x)  # (N, C, H, W)
+    for _, _, (rows, cols) in offset_slices(g):
+        np.equal(x[:, :, rows, cols], best, out=hit)
+        hit &= unclaimed
+        unclaimed &= ~hit
+        dx[:, :, rows, cols] += dout * hit
+    return dx
 
 
 def avgpool2d(x: Array, kernel_size: int = 2, stride: int | None = None) -> Array:
     r"""Average pooling: :math:`y_{n,c,i,j} = \frac{1}{K^2} \sum_{u,v<K} x_{n,c,iS+u,jS+v}`."""
     x, g = _check_pool_args(x, kernel_size, stride)
-    return windows(x, g).mean(axis=(4, 5))  # (N, C, H_out, W_out)
+    out = np.zeros((*x.shape[:2], g.out_h, g.out_w))  # (N, C, H_out, W_out)
+    for _, _, (rows, cols) in offset_slices(g):
+        out += x[:, :, rows, cols]
+    return out / (g.kh * g.kw)
 
 
 def avgpool2d_backward(dout: Array, x: Array, kernel_size: int = 2, stride: int | None = None) -> Array:
@@ -67,10 +84,11 @@ def avgpool2d_backward(dout: Array, x: Array, kernel_size: int = 2, stride: int 
                 \frac{1}{K^2} \frac{\partial L}{\partial y_{n,c,i,j}}
     """
     x, g = _check_pool_args(x, kernel_size, stride)
-    dout = _check_dout(dout, x, g, "avgpool2d")
-    k = g.kh
-    shared = np.broadcast_to((dout / (k * k))[..., None, None], (*dout.shape, k, k))  # (N, C, Ho, Wo, K, K)
-    return col2im(shared, x.shape, g)  # (N, C, H, W)
+    share = _check_dout(dout, x, g, "avgpool2d") / (g.kh * g.kw)  # (N, C, H_out, W_out)
+    dx = np.zeros_like(x)  # (N, C, H, W)
+    for _, _, (rows, cols) in offset_slices(g):
+        dx[:, :, rows, cols] += share
+    return dx
 
 
 def global_avgpool(x: Array) -> Array:

@@ -19,9 +19,9 @@ from course_lib.conv import (
     conv2d_naive,
     conv2d_single,
     convolve2d_true,
+    im2col,
     pad2d,
     window_geometry,
-    windows,
 )
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -114,14 +114,24 @@ def test_pad2d_matches_np_pad(p: int, data: st.DataObject) -> None:
 
 
 @given(WIDE, st.data())
-def test_col2im_is_the_adjoint_of_windows(case: ConvCase, data: st.DataObject) -> None:
-    """<windows(x), c> == <x, col2im(c)> for every x and c: col2im sums overlapping windows."""
+def test_col2im_is_the_adjoint_of_im2col(case: ConvCase, data: st.DataObject) -> None:
+    """<im2col(x), c> == <x, col2im(c)> for every x and c: col2im sums overlapping windows."""
     g = window_geometry(*case.x.shape[2:], *case.w.shape[2:], case.stride, case.padding, case.dilation)
     xp = pad2d(case.x, g.pad)
-    c = data.draw(float_arrays((*case.x.shape[:2], g.out_h, g.out_w, g.kh, g.kw)))
-    lhs = np.sum(windows(xp, g) * c)
-    rhs = np.sum(xp * col2im(c, xp.shape, g))
+    n, c_in = case.x.shape[:2]
+    cols = data.draw(float_arrays((c_in * g.kh * g.kw, n * g.out_h * g.out_w)))
+    lhs = np.sum(im2col(xp, g) * cols)
+    rhs = np.sum(xp * col2im(cols, xp.shape, g))
     np.testing.assert_allclose(lhs, rhs, rtol=1e-9, atol=1e-9)
+
+
+def test_im2col_columns_are_receptive_fields() -> None:
+    x = np.arange(2 * 3 * 4 * 5, dtype=float).reshape(2, 3, 4, 5)
+    g = window_geometry(4, 5, 2, 3, stride=2, padding=1, dilation=1)
+    xp = pad2d(x, 1)
+    cols = im2col(xp, g)
+    column = cols[:, (1 * g.out_h + 1) * g.out_w + 2]  # sample n=1, output pixel (1, 2)
+    np.testing.assert_array_equal(column, xp[1, :, 2:4, 4:7].ravel())  # rows 2*1.., columns 2*2..
 
 
 def test_conv2d_accepts_integer_arrays_and_returns_float64() -> None:
