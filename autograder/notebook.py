@@ -28,6 +28,7 @@ student; the grader turns it into a score of 0, never a crash.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -160,13 +161,21 @@ def strip_hidden_tests(source: str) -> str:
 
 
 def checksum(cell_type: str, source: str, meta: dict[str, Any]) -> str:
-    """nbgrader's checksum of a cell (source, type, grade/solution/locked flags, grade_id, points)."""
-    from nbgrader.utils import compute_checksum
-
-    node = nbformat.from_dict(
-        {"cell_type": cell_type, "source": source, "metadata": {"nbgrader": dict(meta)}, "outputs": []}
-    )
-    return str(compute_checksum(node))
+    """nbgrader's ``compute_checksum`` of a cell, recomputed here (no nbgrader needed at grading time):
+    md5 of the source, the cell type, the grade/solution/locked flags, the grade_id and the points.
+    Metadata that nbgrader itself could not hash (e.g. non-numeric points) gives ``"invalid"``."""
+    grade, solution = meta.get("grade", False), meta.get("solution", False)
+    locked = False if solution else (True if grade else meta.get("locked", False))
+    parts = [source, cell_type, str(grade), str(solution), str(locked), str(meta.get("grade_id", ""))]
+    if grade:
+        try:
+            parts.append(str(float(meta.get("points", 0))))
+        except (TypeError, ValueError):
+            return "invalid"
+    digest = hashlib.md5(usedforsecurity=False)
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 def runnable(source: str) -> str:
@@ -324,7 +333,7 @@ def student_copy(
     Hidden tests are removed and nbgrader's checksums are added, as ``generate_assignment`` does.
     ``solutions="stub"``: every solution region becomes ``stub``; ``"solution"``: the instructor's
     solution (markers removed); a dict maps a solution cell's grade_id to the student's whole cell
-    text (other cells keep their stub).
+    text (the other solution cells get the instructor's solution).
     """
     copy = nbformat.from_dict(json.loads(json.dumps(source)))
     for cell in copy.cells:
@@ -334,11 +343,9 @@ def student_copy(
             if isinstance(solutions, dict) and gid in solutions:
                 cell.source = solutions[gid]
             else:
-                cell.source = _replace_solution(cell.source, None if solutions == "solution" else stub)
+                cell.source = _replace_solution(cell.source, None if solutions != "stub" else stub)
         elif meta.get("solution"):
-            cell.source = _replace_solution(
-                cell.source, None if solutions == "solution" else "YOUR ANSWER HERE"
-            )
+            cell.source = _replace_solution(cell.source, None if solutions != "stub" else "YOUR ANSWER HERE")
         else:
             cell.source = strip_hidden_tests(cell.source)
         if meta:
