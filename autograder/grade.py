@@ -182,7 +182,7 @@ def _scaled(result: ItemResult, points: float) -> ItemResult:
     return dataclasses.replace(result, points=points, properties=props)
 
 
-def _zero(grade_id: str, points: float, status: str, message: str) -> ItemResult:
+def zero_result(grade_id: str, points: float, status: str, message: str) -> ItemResult:
     return ItemResult(grade_id, points, (), status, message)
 
 
@@ -208,7 +208,7 @@ def grade_submission(
     try:
         notebook = nb.read_notebook(sub.path, settings.max_notebook_mb)
     except nb.NotebookError as exc:
-        zeros = [_zero(g, p, "error", f"the notebook could not be read: {exc}") for g, p in items]
+        zeros = [zero_result(g, p, "error", f"the notebook could not be read: {exc}") for g, p in items]
         return Graded(sub.student, settings.assignment, zeros, [str(exc)], [], time.monotonic() - start)
     plan = nb.plan(notebook, source)
     notes: list[str] = []
@@ -253,15 +253,15 @@ def _cell_label(index: int) -> str:
 def _grade_item(grade_id: str, points: float, plan: nb.Plan, invoker: SandboxInvoker) -> ItemResult:
     if grade_id in plan.problems:
         status = "missing" if "missing" in plan.problems[grade_id] else "error"
-        return _zero(grade_id, points, status, plan.problems[grade_id])
+        return zero_result(grade_id, points, status, plan.problems[grade_id])
     if grade_id not in ITEMS:
-        return _zero(
+        return zero_result(
             grade_id, points, "error", f"no grading is declared for {grade_id!r} (tell your instructor)"
         )
     try:
         return _scaled(run_item(ITEMS[grade_id], invoker), points)
     except Exception as exc:  # a grader bug must not cost the rest of the batch
-        return _zero(
+        return zero_result(
             grade_id, points, "error", f"internal grader error ({type(exc).__name__}); tell your instructor"
         )
 
@@ -365,7 +365,7 @@ def _grade_one(sub: Submission) -> tuple[str, float]:
         graded = Graded(
             sub.student,
             settings.assignment,
-            [_zero(g, p, "error", message) for g, p in items],
+            [zero_result(g, p, "error", message) for g, p in items],
             [message],
             [],
             0.0,
