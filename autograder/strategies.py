@@ -19,7 +19,7 @@ Other engineers append their own clearly headed sections at the end.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -95,8 +95,18 @@ def distinct_arrays(shape: tuple[int, ...]) -> st.SearchStrategy[Array]:
 # ------------------------------------------------------------------------------ arithmetic cases
 
 
+class KeywordCase:
+    """A case whose dataclass fields are exactly the keyword arguments of the call."""
+
+    def kwargs(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.kwargs().items())
+
+
 @dataclass(frozen=True, eq=False)
-class OutputSizeCase:
+class OutputSizeCase(KeywordCase):
     """Arguments of ``output_size``."""
 
     input_size: int
@@ -104,18 +114,6 @@ class OutputSizeCase:
     padding: int | str
     stride: int
     dilation: int
-
-    def kwargs(self) -> dict[str, Any]:
-        return {
-            "input_size": self.input_size,
-            "kernel_size": self.kernel_size,
-            "padding": self.padding,
-            "stride": self.stride,
-            "dilation": self.dilation,
-        }
-
-    def describe(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.kwargs().items())
 
 
 def _draw_padding(draw: st.DrawFn, padding: PaddingLike) -> int | str:
@@ -150,18 +148,12 @@ def output_size_cases(
 
 
 @dataclass(frozen=True, eq=False)
-class ReceptiveFieldCase:
+class ReceptiveFieldCase(KeywordCase):
     """Arguments of ``receptive_field``: one entry per layer, input side first."""
 
     kernel_sizes: tuple[int, ...]
     strides: tuple[int, ...] | None
     dilations: tuple[int, ...] | None
-
-    def kwargs(self) -> dict[str, Any]:
-        return {"kernel_sizes": self.kernel_sizes, "strides": self.strides, "dilations": self.dilations}
-
-    def describe(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.kwargs().items())
 
 
 @st.composite
@@ -253,6 +245,20 @@ def conv_cases(
         out_w = (wd + 2 * pad - d * (kw - 1) - 1) // s + 1
     dout = draw(arrays((n, c_out, out_h, out_w), bound))
     return ConvCase(x, w, b, s, p, d, dout)
+
+
+def wide_conv_cases() -> st.SearchStrategy[ConvCase]:
+    """Every configuration the reference is tested on: kernels 1..7, strides 1..3, paddings 0..3,
+    dilations 1..3, batches 1..3, 1..4 channels in and out, square and non-square."""
+    return conv_cases(
+        batch=st.integers(1, 3),
+        in_channels=st.integers(1, 4),
+        out_channels=st.integers(1, 4),
+        kernel=KERNEL_1_7,
+        stride=STRIDE_1_3,
+        padding=PADDING_0_3,
+        dilation=DILATION_1_3,
+    )
 
 
 # -------------------------------------------------------------------------------- pooling cases

@@ -25,6 +25,7 @@ from course_lib.arithmetic import output_size
 from course_lib.validation import (
     Array,
     as_array,
+    check_inputs_match_weights,
     check_int,
     check_kernel_fits,
     check_padding,
@@ -185,11 +186,7 @@ def check_conv_args(
     """Validate a conv2d call once: shapes, channel counts, bias and window geometry."""
     x = as_array("x", x, 4, "(N, C_in, H, W)")
     w = as_array("w", w, 4, "(C_out, C_in, KH, KW)")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(
-            f"x has C_in={x.shape[1]} channels (x.shape[1]) but w expects C_in={w.shape[1]} "
-            f"(w.shape[1]); they must match"
-        )
+    check_inputs_match_weights(x, w, "C_in", "channels")
     if b is not None:
         b = as_array("b", b, 1, "(C_out,)")
         check_same_shape("b", b, (w.shape[0],), "one bias per output channel, C_out = w.shape[0]")

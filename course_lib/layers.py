@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from course_lib.conv import check_conv_args, col2im, im2col, pad2d
-from course_lib.validation import Array, as_array, check_same_shape
+from course_lib.validation import Array, as_array, check_inputs_match_weights, check_same_shape
 
 
 def relu(x: Array) -> Array:
@@ -67,11 +67,7 @@ def conv2d_backward(
 def _check_linear_args(x: Any, w: Any) -> tuple[Array, Array]:
     x = as_array("x", x, 2, "(N, D_in)")
     w = as_array("w", w, 2, "(D_out, D_in)")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(
-            f"x has D_in={x.shape[1]} features (x.shape[1]) but w expects D_in={w.shape[1]} "
-            f"(w.shape[1]); they must match"
-        )
+    check_inputs_match_weights(x, w, "D_in", "features")
     return x, w
 
 

@@ -116,3 +116,13 @@ def check_same_shape(name: str, arr: Array, expected: tuple[int, ...], why: str)
     """Raise unless ``arr.shape == expected``; ``why`` says where the expected shape comes from."""
     if arr.shape != expected:
         raise ValueError(f"{name} must have shape {expected} ({why}), got {arr.shape}")
+
+
+def check_inputs_match_weights(x: Array, w: Array, symbol: str, noun: str) -> None:
+    """Raise unless ``x.shape[1] == w.shape[1]``: the input channels/features that ``x`` has and the
+    weights ``w`` expect (``symbol`` e.g. "C_in", ``noun`` e.g. "channels")."""
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"x has {symbol}={x.shape[1]} {noun} (x.shape[1]) but w expects {symbol}={w.shape[1]} "
+            f"(w.shape[1]); they must match"
+        )

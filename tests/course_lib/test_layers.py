@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder.strategies import ConvCase, conv_cases, float_arrays, grid_arrays
+from autograder.strategies import ConvCase, conv_cases, float_arrays, grid_arrays, wide_conv_cases
 from course_lib.conv import conv2d
 from course_lib.gradcheck import numerical_gradient, relative_error
 from course_lib.layers import (
@@ -62,15 +62,7 @@ def test_relu_backward_is_zero_at_zero() -> None:
 
 # ----------------------------------------------------------------------------------- convolution
 
-WIDE = conv_cases(
-    batch=st.integers(1, 3),
-    in_channels=st.integers(1, 4),
-    out_channels=st.integers(1, 4),
-    kernel=st.integers(1, 7),
-    stride=st.integers(1, 3),
-    padding=st.integers(0, 3),
-    dilation=st.integers(1, 3),
-)
+WIDE = wide_conv_cases()
 
 
 @given(WIDE)
