@@ -45,6 +45,14 @@ c.Execute.interrupt_on_timeout = True
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 60
 
+# Feedback: plain nbgrader copies the hidden test code into the feedback HTML; remove those regions
+# (the check's printed feedback, the cell's output, stays).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
 # Local demo exchange (nbgrader release_assignment / fetch / submit / collect) outside tracked files.
 c.Exchange.root = os.path.join(HERE, "demo_class", "exchange")
 c.Exchange.path_includes_course = True
