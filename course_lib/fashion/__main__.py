@@ -29,6 +29,12 @@ from course_lib.fashion.train import TrainConfig, run_training, save_result
 DEFAULT_OUT = Path("out") / "fashion"
 
 
+def _count_or_fraction(text: str) -> int | float:
+    """``"5000"`` -> 5000 (a count), ``"0.1"`` -> 0.1 (a fraction)."""
+    value = float(text)
+    return int(value) if value.is_integer() and value >= 1 else value
+
+
 def _add_recipe(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
     """Options shared by ``train`` and ``study``: the training recipe and the data source."""
     p.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
@@ -50,7 +56,12 @@ def _add_recipe(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
     p.add_argument(
         "--augment", action="store_true", help="train-only RandomCrop(28, padding=2) + horizontal flip"
     )
-    p.add_argument("--val-size", type=float, default=0, help="validation fraction for the per-epoch history")
+    p.add_argument(
+        "--val-size",
+        type=_count_or_fraction,
+        default=0,
+        help="validation images for the per-epoch history: a count (5000) or a fraction (0.1)",
+    )
     p.add_argument("--subset", type=int, default=None, help="use only the first N training images")
     p.add_argument("--test-subset", type=int, default=None, help="use only the first N test images")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format (faster on CPU)")
@@ -88,11 +99,8 @@ def _data(args: argparse.Namespace) -> FashionData:
 
 
 def _train(args: argparse.Namespace) -> None:
-    cfg = _config(args, model=args.model, kernel_size=args.kernel_size, seed=args.seed)
-    if args.model == "mlp":
-        cfg = replace(cfg, hidden=tuple(args.hidden or (128, 64)))
-    elif args.hidden:
-        cfg = replace(cfg, hidden=(args.hidden[0],))
+    hidden = tuple(args.hidden) if args.hidden else None
+    cfg = _config(args, model=args.model, kernel_size=args.kernel_size, seed=args.seed, hidden=hidden)
     result = run_training(cfg, _data(args), args.device, False if args.quiet else None)
     out = args.out or DEFAULT_OUT / (f"cnn{args.kernel_size}" if args.model == "cnn" else "mlp")
     path = save_result(result, out)
@@ -129,9 +137,10 @@ def _study(args: argparse.Namespace) -> None:
 
 
 def _summary(args: argparse.Namespace) -> None:
-    cfg = TrainConfig(model=args.model, kernel_size=args.kernel_size, batch_norm=args.batch_norm)
-    if args.model == "mlp":
-        cfg = replace(cfg, hidden=tuple(args.hidden or (128, 64)))
+    hidden = tuple(args.hidden) if args.hidden else None
+    cfg = TrainConfig(
+        model=args.model, kernel_size=args.kernel_size, batch_norm=args.batch_norm, hidden=hidden
+    )
     print(format_summary(layer_summary(cfg.build_model())))
 
 

@@ -282,7 +282,7 @@ def run_kernel_study(
     for s in seeds:  # seed-major: a study cut short still compares every model on the first seeds
         plan += [replace(base, model="cnn", kernel_size=k, seed=s) for k in kernel_sizes]
         if include_mlp:
-            plan.append(replace(base, model="mlp", hidden=(128, 64), seed=s))
+            plan.append(replace(base, model="mlp", hidden=None, seed=s))  # the baseline 128-64
     for cfg in plan:
         result = run_training(cfg, data, device, progress)
         if cfg.seed == seeds[0] and result.model is not None:

@@ -152,7 +152,7 @@ class TrainConfig:
     model: Literal["cnn", "mlp"] = "cnn"
     kernel_size: int = 3
     channels: tuple[int, ...] = (32, 64, 128)
-    hidden: tuple[int, ...] = (128,)
+    hidden: tuple[int, ...] | None = None  # None: the model's default (CNN 128, MLP (128, 64))
     dropout: float | None = None  # None: the model's default (0.3 CNN, 0.2 MLP)
     batch_norm: bool = False
     epochs: int = 5
@@ -170,14 +170,16 @@ class TrainConfig:
     target_accuracy: float | None = None  # stop once the test accuracy reaches it
 
     def build_model(self) -> nn.Module:
+        """The model; ``None`` fields (hidden, dropout) take the model's own defaults."""
+        kwargs: dict[str, Any] = {} if self.dropout is None else {"dropout": self.dropout}
         if self.model == "cnn":
-            kwargs: dict[str, Any] = {} if self.dropout is None else {"dropout": self.dropout}
-            return FashionCNN(
-                self.kernel_size, self.channels, self.hidden[0], batch_norm=self.batch_norm, **kwargs
-            )
+            if self.hidden is not None:
+                kwargs["hidden"] = self.hidden[0]
+            return FashionCNN(self.kernel_size, self.channels, batch_norm=self.batch_norm, **kwargs)
         if self.model == "mlp":
-            kwargs = {} if self.dropout is None else {"dropout": self.dropout}
-            return BaselineMLP(self.hidden, **kwargs)
+            if self.hidden is not None:
+                kwargs["hidden"] = self.hidden
+            return BaselineMLP(**kwargs)
         raise ValueError(f"model={self.model!r} must be 'cnn' or 'mlp'")
 
     def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:

@@ -57,3 +57,11 @@ def test_summary_prints_the_layer_table(capsys: pytest.CaptureFixture[str]) -> N
 def test_unknown_model_is_rejected() -> None:
     with pytest.raises(SystemExit):
         main(["train", "--model", "rnn"])
+
+
+def test_validation_size_is_a_count_or_a_fraction() -> None:
+    from course_lib.fashion.__main__ import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["train", "--val-size", "5000"]).val_size == 5000
+    assert parse(["train", "--val-size", "0.1"]).val_size == 0.1

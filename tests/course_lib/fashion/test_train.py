@@ -227,3 +227,9 @@ def test_config_rejects_unknown_choices(change: dict[str, str], match: str) -> N
     with pytest.raises(ValueError, match=match):
         model = cfg.build_model()
         cfg.build_scheduler(cfg.build_optimizer(model), 10)
+
+
+def test_config_defaults_build_the_course_models() -> None:
+    assert count_parameters(TrainConfig(model="mlp").build_model()) == 109_386
+    assert count_parameters(TrainConfig(model="cnn", kernel_size=5).build_model()) == 405_898
+    assert count_parameters(TrainConfig(model="mlp", hidden=(256, 128)).build_model()) == 235_146
