@@ -159,6 +159,8 @@ class History:
     val_loss: list[float] = field(default_factory=list)
     """Empty when no validation data was given."""
     val_accuracy: list[float] = field(default_factory=list)
+    elapsed: list[float] = field(default_factory=list)
+    """Seconds since the start of :func:`fit` when each epoch's training finished (before its evaluation)."""
     snapshots: dict[int, dict[str, Array]] = field(default_factory=dict)
     """epoch -> copy of every parameter after that epoch (0 = the initialisation)."""
     seconds: float = 0.0
@@ -184,6 +186,7 @@ class History:
             "train_accuracy": self.train_accuracy,
             "val_loss": self.val_loss,
             "val_accuracy": self.val_accuracy,
+            "elapsed": self.elapsed,
             "seconds": self.seconds,
             "stopped_at": self.stopped_at,
             "snapshots": {
@@ -270,6 +273,7 @@ def fit(
 
     def record(epoch: int) -> None:
         history.epochs.append(epoch)
+        history.elapsed.append(time.perf_counter() - start)
         loss, accuracy = model.evaluate(X, y)
         history.train_loss.append(loss)
         history.train_accuracy.append(accuracy)
