@@ -12,7 +12,8 @@ nested lists that form the right array. Numbers match when
 
 (the absolute part is scaled to the largest expected value, so float32 sums pass). Integers expected
 (sizes, parameter counts) must match exactly; an integral float such as ``3.0`` counts as ``3``.
-Wrong shapes, NaN, infinities, ``None`` and wrong types fail with a one-line message.
+Wrong shapes, NaN, infinities, ``None`` and wrong types fail with a one-line message (NaN or an
+infinity passes only where the expected value is the same NaN or infinity).
 """
 
 from __future__ import annotations
@@ -111,8 +112,8 @@ def compare_arrays(expected: np.ndarray, got: Any, tol: Tolerance = DEFAULT_TOLE
         atol, rtol = _scale_tolerance(exp, tol)
         with np.errstate(all="ignore"):
             close = np.abs(val - exp) <= atol + rtol * np.abs(exp)
-        close |= (val == exp) & np.isfinite(exp)  # exact match (also for huge values)
-        bad = ~close | ~np.isfinite(val)
+        same = (val == exp) | (np.isnan(val) & np.isnan(exp))  # exact, also inf == inf, NaN == NaN
+        bad = ~((close & np.isfinite(val)) | same)
     if not bad.any():
         return None
     first = tuple(int(i) for i in np.argwhere(bad)[0])

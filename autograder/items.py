@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from hypothesis import strategies as st
 
+from autograder import probes
 from autograder import strategies as S
 from autograder.compare import DEFAULT_TOLERANCE, Tolerance
 from autograder.probes import GRADIENT_FUNCTIONS
@@ -84,7 +85,10 @@ class Item:
 
     def expected(self, call: Call, keys: tuple[str, ...] | None = None) -> Any:
         """The reference result for ``call`` (only the ``keys`` outputs when given)."""
-        value = self.reference(*call.args, **call.kwargs)
+        return self.select(self.reference(*call.args, **call.kwargs), keys)
+
+    def select(self, value: Any, keys: tuple[str, ...] | None) -> Any:
+        """The ``keys`` outputs of a reference result (all of it when ``keys`` is None)."""
         if keys is None:
             return value
         if self.outputs and isinstance(value, tuple):
@@ -550,7 +554,7 @@ def _gradient_reference(function: str, x: np.ndarray) -> dict[str, Any]:
 
 def _describe_gradient_call(call: Call) -> str:
     function, x = call.args
-    return f"f={GRADIENT_FUNCTIONS[function][0]}, {S.describe_array('x', x)}"
+    return f"numerical_gradient(f={GRADIENT_FUNCTIONS[function][0]}, {S.describe_array('x', x)})"
 
 
 def _gradient_cases(function: str, min_dims: int = 1, max_dims: int = 1) -> st.SearchStrategy[Call]:
@@ -625,6 +629,360 @@ RELATIVE_ERROR = Item(
 )
 
 
+# ---------------------------------------------------------------------------------------- tinycnn
+# The student's class is driven by the "classifier" probe: the grader draws weights and images, the
+# probe gives the weights to the student's model (``set_params`` or ``model.params``, the layout of
+# course_lib.tinycnn) and returns its outputs; the reference runs the same probe on course_lib's class.
+
+
+def _tinycnn_reference(
+    kwargs: dict[str, Any],
+    action: str,
+    params: dict[str, np.ndarray] | None = None,
+    X: np.ndarray | None = None,
+    y: np.ndarray | None = None,
+) -> Any:
+    from course_lib.tinycnn import TinyCNN
+
+    return probes.probe_classifier(TinyCNN, kwargs, action, params, X, y)
+
+
+def _tinycnn_shapes(n_classes: int) -> dict[str, tuple[int, ...]]:
+    from course_lib.tinycnn import TinyCNN
+
+    return TinyCNN(n_classes=n_classes).param_shapes
+
+
+#: Fine-grained values (multiples of 2**-10): no ties in the max pool, so routing is unambiguous.
+_FINE = 2.0**-10
+
+
+@st.composite
+def _tinycnn_calls(draw: st.DrawFn, action: str, n_classes: int = 3) -> Call:
+    n = draw(st.integers(1, 3))
+    shapes = _tinycnn_shapes(n_classes)
+    params = {name: draw(S.seeded_arrays(shape, bound=1.0, step=_FINE)) for name, shape in shapes.items()}
+    X = draw(S.seeded_arrays((n, 1, 8, 8), bound=1.0, step=_FINE))
+    y = np.array(draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n)), dtype=np.int64)
+    return Call(({"n_classes": n_classes}, action, params, X, y))
+
+
+def _describe_classifier(name: str) -> Callable[[Call], str]:
+    def describe(call: Call) -> str:
+        kwargs, action, params, X, y = (*call.args, None, None, None)[:5]
+        model = f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+        weights = " with the grader's weights" if params is not None else ""
+        shape = f"X.shape={None if X is None else X.shape}"
+        what = {
+            "n_params": ".n_params",
+            "param_shapes": ".params (names and shapes)",
+            "forward": f".forward({shape})",
+            "predict": f".predict({shape})",
+            "backward": f".backward({shape}, y={None if y is None else y.tolist()})",
+        }[action]
+        return f"{model}{what}{weights}"
+
+    return describe
+
+
+TINYCNN = Item(
+    "TinyCNN",
+    points=6,
+    reference=_tinycnn_reference,
+    probe="classifier",
+    describe=_describe_classifier("TinyCNN"),
+    properties=(
+        Prop(
+            "matches the lecture's worked example: 114 parameters for 3 classes, 142 for 4",
+            1,
+            examples=(Call(({"n_classes": 3}, "n_params")), Call(({"n_classes": 4}, "n_params"))),
+        ),
+        Prop(
+            "parameter names and shapes (conv.w, conv.b, dense.w, dense.b)",
+            0.5,
+            examples=(Call(({"n_classes": 3}, "param_shapes")),),
+        ),
+        Prop("forward: logits for given weights", 1.5, _tinycnn_calls("forward"), max_examples=5),
+        Prop(
+            "backward: gradients of the mean cross-entropy", 1.5, _tinycnn_calls("backward"), max_examples=5
+        ),
+        Prop("predict: the class with the largest logit", 0.5, _tinycnn_calls("predict"), max_examples=5),
+        Prop("four classes", 1, _tinycnn_calls("forward", n_classes=4), max_examples=3),
+    ),
+)
+
+
+# -------------------------------------------------------------------------- fashion_mnist_kernels
+# PyTorch items run through probes on tiny inputs: models are built with torch's seed 0 and fed two
+# fixed 28x28 images; the training loops get a 16-feature model and a few seeded batches.
+
+
+def _torch_model_reference(name: str) -> Callable[..., Any]:
+    def reference(kwargs: dict[str, Any]) -> Any:
+        from course_lib import fashion
+
+        return probes.probe_torch_model(getattr(fashion, name), kwargs)
+
+    return reference
+
+
+def _describe_model(name: str) -> Callable[[Call], str]:
+    def describe(call: Call) -> str:
+        (kwargs,) = call.args
+        return f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+    return describe
+
+
+def _model_properties(counts: tuple[Prop, ...], kwargs: dict[str, Any]) -> tuple[Prop, ...]:
+    """The shared properties of a Fashion-MNIST model: its parameter counts, then shape and modes."""
+    return (
+        *counts,
+        Prop(
+            "logits of shape (N, 10) for (N, 1, 28, 28) images",
+            1,
+            examples=(Call((kwargs,)),),
+            keys=("out_shape",),
+        ),
+        Prop("dropout is off in eval mode", 0.5, examples=(Call((kwargs,)),), keys=("eval_repeatable",)),
+        Prop("every parameter gets a gradient", 0.5, examples=(Call((kwargs,)),), keys=("all_grads",)),
+    )
+
+
+BASELINE_MLP = Item(
+    "BaselineMLP",
+    points=3,
+    reference=_torch_model_reference("BaselineMLP"),
+    probe="torch_model",
+    describe=_describe_model("BaselineMLP"),
+    properties=_model_properties(
+        (
+            Prop(
+                "matches the lecture's worked example: 109,386 parameters",
+                1,
+                examples=(Call(({},)),),
+                keys=("n_params",),
+            ),
+        ),
+        {},
+    ),
+)
+
+FASHION_CNN = Item(
+    "FashionCNN",
+    points=4,
+    reference=_torch_model_reference("FashionCNN"),
+    probe="torch_model",
+    describe=_describe_model("FashionCNN"),
+    properties=_model_properties(
+        (
+            Prop(
+                "matches the lecture's worked example: 241,546 parameters with 3x3 kernels",
+                1,
+                examples=(Call(({"kernel_size": 3},)),),
+                keys=("n_params",),
+            ),
+            Prop(
+                "5x5 and 7x7 kernels: 405,898 and 652,426 parameters",
+                1,
+                examples=(Call(({"kernel_size": 5},)), Call(({"kernel_size": 7},))),
+                keys=("n_params",),
+            ),
+        ),
+        {"kernel_size": 3},
+    ),
+)
+
+
+def _count_parameters_reference(layers: list[probes.LayerSpec]) -> int:
+    from course_lib.fashion import count_parameters
+
+    return count_parameters(probes.build_torch_model(layers))
+
+
+def _describe_layers(call: Call) -> str:
+    (layers,) = call.args
+    names = {"linear": "Linear", "conv": "Conv2d", "bn": "BatchNorm2d", "relu": "ReLU"}
+    parts = []
+    for kind, *dims in layers:
+        frozen = bool(dims) and dims[-1] == "frozen"
+        dims = dims[:-1] if frozen else dims
+        text = f"{names[kind]}({', '.join(map(str, dims))})"
+        parts.append(text + " (frozen)" if frozen else text)
+    return f"count_parameters(nn.Sequential({', '.join(parts)}))"
+
+
+_LAYER = st.one_of(
+    st.tuples(st.just("linear"), st.integers(1, 64), st.integers(1, 64), st.booleans()),
+    st.tuples(st.just("conv"), st.integers(1, 16), st.integers(1, 16), st.integers(1, 5), st.booleans()),
+    st.tuples(st.just("bn"), st.integers(1, 16)),
+)
+
+COUNT_PARAMETERS = Item(
+    "count_parameters",
+    points=2,
+    reference=_count_parameters_reference,
+    probe="count_parameters",
+    describe=_describe_layers,
+    properties=(
+        Prop(
+            "matches the lecture's worked example: Conv2d(1, 32, 3) has 320",
+            0.5,
+            examples=(Call(([("conv", 1, 32, 3)],)),),
+        ),
+        Prop(
+            "linear, convolution and batch-norm stacks",
+            1,
+            st.lists(_LAYER, min_size=1, max_size=3).map(lambda ls: Call((ls,))),
+            max_examples=8,
+        ),
+        Prop(
+            "counts only trainable parameters",
+            0.5,
+            st.tuples(_LAYER, _LAYER).map(lambda ab: Call(([ab[0], (*ab[1], "frozen")],))),
+            max_examples=5,
+        ),
+    ),
+)
+
+
+def _train_reference(seed: int, sizes: list[int], lr: float = 0.1) -> dict[str, Any]:
+    from course_lib.fashion import train_one_epoch
+
+    return probes.probe_train_one_epoch(train_one_epoch, seed, sizes, lr)
+
+
+def _describe_training(name: str) -> Callable[[Call], str]:
+    def describe(call: Call) -> str:
+        seed, sizes, *rest = call.args
+        dropout = f"Dropout({rest[0]}) -> " if rest and rest[0] else ""
+        model = f"a Linear(16, 8) -> ReLU -> {dropout}Linear(8, 3) model"
+        extra = ", SGD(lr=0.1)" if name == "train_one_epoch" else ""
+        return f"{name}({model}, batches of sizes {list(sizes)} (data seed {seed}){extra})"
+
+    return describe
+
+
+_BATCH_SIZES = st.lists(st.integers(1, 5), min_size=1, max_size=3)
+
+TRAIN_ONE_EPOCH = Item(
+    "train_one_epoch",
+    points=3,
+    reference=_train_reference,
+    probe="train_one_epoch",
+    describe=_describe_training("train_one_epoch"),
+    properties=(
+        Prop("matches the reference on a fixed small run", 0.5, examples=(Call((0, [4, 4])),)),
+        Prop(
+            "returns the mean loss, weighted by batch size",
+            1,
+            st.tuples(st.integers(0, 99), _BATCH_SIZES).map(lambda a: Call(a)),
+            keys=("loss",),
+            max_examples=4,
+        ),
+        Prop(
+            "one optimizer step per batch (zero_grad, backward, step)",
+            1.5,
+            st.tuples(st.integers(0, 99), _BATCH_SIZES).map(lambda a: Call(a)),
+            keys=("params",),
+            max_examples=4,
+        ),
+    ),
+)
+
+
+def _evaluate_reference(seed: int, sizes: list[int], dropout: float = 0.0) -> dict[str, Any]:
+    from course_lib.fashion import evaluate
+
+    return probes.probe_evaluate(evaluate, seed, sizes, dropout)
+
+
+EVALUATE = Item(
+    "evaluate",
+    points=3,
+    reference=_evaluate_reference,
+    probe="evaluate",
+    describe=_describe_training("evaluate"),
+    properties=(
+        Prop(
+            "matches the reference on a fixed small run",
+            1,
+            examples=(Call((0, [4, 4])),),
+            keys=("loss", "accuracy"),
+        ),
+        Prop(
+            "mean loss and accuracy in [0, 1], weighted by batch size",
+            0.5,
+            st.tuples(st.integers(0, 99), _BATCH_SIZES).map(lambda a: Call(a)),
+            keys=("loss", "accuracy"),
+            max_examples=4,
+        ),
+        Prop("evaluates in eval mode (dropout off)", 1, examples=(Call((1, [4, 4], 0.5)),), keys=("loss",)),
+        Prop("does not change the parameters", 0.5, examples=(Call((2, [3, 3])),), keys=("params",)),
+    ),
+)
+
+
+@st.composite
+def _label_calls(draw: st.DrawFn, spare_classes: int = 0) -> Call:
+    k, y_true, y_pred = draw(S.label_pairs(n_classes=st.integers(1, 6), max_size=12))
+    return Call((y_true, y_pred), {"n_classes": k + spare_classes})
+
+
+def _confusion_reference(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 10) -> np.ndarray:
+    from course_lib.fashion import confusion_matrix
+
+    result: np.ndarray = confusion_matrix(y_true, y_pred, n_classes)
+    return result
+
+
+CONFUSION_MATRIX = Item(
+    "confusion_matrix",
+    points=3,
+    reference=_confusion_reference,
+    params=("y_true", "y_pred"),
+    properties=(
+        Prop(
+            "matches the lecture's worked example",
+            1,
+            examples=(Call((np.array([0, 1, 2, 2, 1, 0]), np.array([0, 2, 2, 1, 1, 1])), {"n_classes": 3}),),
+        ),
+        Prop("rows are true classes, columns predictions", 1, _label_calls()),
+        Prop("n_classes sets the size (absent classes count 0)", 0.5, _label_calls(spare_classes=2)),
+        Prop("does not modify its inputs", 0.5, _label_calls(), expect="unchanged", max_examples=3),
+    ),
+)
+
+
+def _per_class_reference(cm: np.ndarray) -> np.ndarray:
+    from course_lib.fashion import per_class_accuracy
+
+    result: np.ndarray = per_class_accuracy(cm)
+    return result
+
+
+@st.composite
+def _confusion_matrices(draw: st.DrawFn, empty_row: bool = False) -> Call:
+    k = draw(st.integers(2, 5))
+    cm = np.random.default_rng(draw(S.SEEDS)).integers(0, 6, size=(k, k)) + np.eye(k, dtype=np.int64)
+    if empty_row:
+        cm[draw(st.integers(0, k - 1))] = 0
+    return Call((cm.astype(np.int64),))
+
+
+PER_CLASS_ACCURACY = Item(
+    "per_class_accuracy",
+    points=2,
+    reference=_per_class_reference,
+    params=("cm",),
+    properties=(
+        Prop("matches the lecture's worked example", 0.5, examples=(Call((np.array([[5, 1], [2, 2]]),)),)),
+        Prop("diagonal over row sums (recall per class)", 1, _confusion_matrices()),
+        Prop("NaN for a class with no samples", 0.5, _confusion_matrices(empty_row=True), max_examples=5),
+    ),
+)
+
+
 # ----------------------------------------------------------------------------------- registries
 
 ITEMS: dict[str, Item] = {
@@ -643,6 +1001,14 @@ ITEMS: dict[str, Item] = {
         CONV2D_BACKWARD,
         NUMERICAL_GRADIENT,
         RELATIVE_ERROR,
+        TINYCNN,
+        BASELINE_MLP,
+        FASHION_CNN,
+        COUNT_PARAMETERS,
+        TRAIN_ONE_EPOCH,
+        EVALUATE,
+        CONFUSION_MATRIX,
+        PER_CLASS_ACCURACY,
     )
 }
 
@@ -656,6 +1022,16 @@ ASSIGNMENTS: dict[str, list[str]] = {
         "conv2d_backward",
         "numerical_gradient",
         "relative_error",
+    ],
+    "tinycnn": ["TinyCNN"],
+    "fashion_mnist_kernels": [
+        "BaselineMLP",
+        "FashionCNN",
+        "count_parameters",
+        "train_one_epoch",
+        "evaluate",
+        "confusion_matrix",
+        "per_class_accuracy",
     ],
 }
 

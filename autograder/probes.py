@@ -15,8 +15,9 @@ grader imports it too, to build the same test functions when it computes the exp
 
 from __future__ import annotations
 
+import contextlib
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -114,9 +115,194 @@ def probe_numerical_gradient(
     return {"grad": grad, "x": x}
 
 
+# ------------------------------------------------------------------------ numpy classifiers
+
+
+def probe_classifier(
+    cls: Callable[..., Any],
+    kwargs: dict[str, Any],
+    action: str,
+    params: dict[str, np.ndarray] | None = None,
+    X: np.ndarray | None = None,
+    y: np.ndarray | None = None,
+) -> Any:
+    """Build ``cls(**kwargs)`` (TinyCNN, MLP), give it ``params`` (via ``set_params`` when it has one,
+    else by assigning ``model.params``), and report one thing about it:
+
+    ``"n_params"``, ``"param_shapes"`` (name -> shape), ``"forward"`` (logits of ``X``),
+    ``"backward"`` (gradient dict of the mean cross-entropy on ``X, y``), ``"predict"`` (labels).
+    The grader runs the same probe on the reference class to get the expected value.
+    """
+    model = cls(**kwargs)
+    if params is not None:
+        fresh = {name: np.array(value, dtype=np.float64) for name, value in params.items()}
+        if callable(getattr(model, "set_params", None)):
+            model.set_params(fresh)
+        else:
+            model.params = fresh
+    if action == "n_params":
+        n = model.n_params
+        return int(n() if callable(n) else n)
+    if action == "param_shapes":
+        return {str(name): tuple(int(d) for d in np.shape(p)) for name, p in model.params.items()}
+    if action == "forward":
+        return model.forward(X)
+    if action == "backward":
+        return dict(model.backward(X, y))
+    if action == "predict":
+        return model.predict(X)
+    raise ValueError(f"unknown classifier probe action {action!r}")
+
+
+# --------------------------------------------------------------------------- torch: models
+
+
+def _torch() -> Any:
+    """torch, imported only when a torch probe runs (the numpy assignments never load it)."""
+    import torch
+
+    return torch
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run tiny torch work on one thread (no oversubscription when graders run in parallel), then
+    restore the caller's setting."""
+    torch = _torch()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def probe_torch_model(cls: Callable[..., Any], kwargs: dict[str, Any], batch: int = 2) -> dict[str, Any]:
+    """Build ``cls(**kwargs)`` with torch's seed 0 and report what the grader checks of a model:
+    ``n_params`` (trainable), ``out_shape`` for ``batch`` fixed images (N, 1, 28, 28),
+    ``eval_repeatable`` (two eval-mode passes agree: dropout is off), ``all_grads`` (every trainable
+    parameter gets a gradient from the summed logits)."""
+    torch = _torch()
+    with _one_thread():
+        return _model_facts(torch, cls, kwargs, batch)
+
+
+def _model_facts(torch: Any, cls: Callable[..., Any], kwargs: dict[str, Any], batch: int) -> dict[str, Any]:
+    torch.manual_seed(0)
+    model = cls(**kwargs)
+    x = torch.linspace(-1.0, 1.0, batch * 28 * 28).reshape(batch, 1, 28, 28)
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    model.eval()
+    with torch.no_grad():
+        first, second = model(x), model(x)
+    model.train()
+    model.zero_grad()
+    model(x).sum().backward()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return {
+        "n_params": int(n_params),
+        "out_shape": tuple(int(d) for d in first.shape),
+        "eval_repeatable": bool(torch.equal(first, second)),
+        "all_grads": bool(trainable) and all(p.grad is not None for p in trainable),
+    }
+
+
+#: Layer specs for ``count_parameters``: ("linear", in, out), ("conv", in, out, k), ("bn", channels),
+#: ("relu",); a trailing "frozen" freezes that layer's parameters.
+LayerSpec = tuple[Any, ...]
+
+
+def build_torch_model(layers: list[LayerSpec]) -> Any:
+    """An ``nn.Sequential`` from layer specs (see :data:`LayerSpec`), seeded."""
+    torch = _torch()
+    nn = torch.nn
+    torch.manual_seed(0)
+    modules = []
+    for spec in layers:
+        kind, *dims = spec
+        frozen = bool(dims) and dims[-1] == "frozen"
+        dims = dims[:-1] if frozen else dims
+        module = {
+            "linear": lambda d: nn.Linear(d[0], d[1], bias=len(d) < 3 or bool(d[2])),
+            "conv": lambda d: nn.Conv2d(d[0], d[1], d[2], bias=len(d) < 4 or bool(d[3])),
+            "bn": lambda d: nn.BatchNorm2d(d[0]),
+            "relu": lambda d: nn.ReLU(),
+        }[kind](dims)
+        for p in module.parameters():
+            p.requires_grad_(not frozen)
+        modules.append(module)
+    return nn.Sequential(*modules)
+
+
+def probe_count_parameters(count_parameters: Callable[..., Any], layers: list[LayerSpec]) -> Any:
+    """The student's ``count_parameters`` on a model built from ``layers``."""
+    with _one_thread():
+        return count_parameters(build_torch_model(layers))
+
+
+# ------------------------------------------------------------------------ torch: training loops
+
+
+def make_batches(seed: int, sizes: list[int], n_features: int = 16, n_classes: int = 3) -> list[Any]:
+    """A deterministic "loader": a list of ``(x (B, 1, 4, 4), y (B,))`` tensor batches of the given
+    sizes (16 features as 4x4 one-channel images)."""
+    torch = _torch()
+    gen = torch.Generator().manual_seed(seed)
+    side = round(n_features**0.5)
+    return [
+        (torch.randn(b, 1, side, side, generator=gen), torch.randint(0, n_classes, (b,), generator=gen))
+        for b in sizes
+    ]
+
+
+def build_tiny_classifier(dropout: float = 0.0, n_features: int = 16, n_classes: int = 3) -> Any:
+    """Flatten -> Linear(16, 8) -> ReLU -> Dropout -> Linear(8, 3), seeded: small and fast."""
+    torch = _torch()
+    nn = torch.nn
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(n_features, 8), nn.ReLU(), nn.Dropout(dropout), nn.Linear(8, n_classes)
+    )
+
+
+def _flat_params(model: Any) -> np.ndarray:
+    return np.concatenate([p.detach().cpu().numpy().ravel() for p in model.parameters()]).astype(np.float64)
+
+
+def probe_train_one_epoch(
+    train_one_epoch: Callable[..., Any], seed: int, sizes: list[int], lr: float = 0.1
+) -> dict[str, Any]:
+    """The student's ``train_one_epoch(model, loader, optimizer)`` on a tiny seeded model and data
+    with plain SGD: ``{"loss": returned value, "params": the parameters afterwards}``."""
+    torch = _torch()
+    with _one_thread():
+        model = build_tiny_classifier()
+        loader = make_batches(seed, sizes)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        loss = train_one_epoch(model, loader, optimizer)
+        return {"loss": float(loss), "params": _flat_params(model)}
+
+
+def probe_evaluate(
+    evaluate: Callable[..., Any], seed: int, sizes: list[int], dropout: float = 0.0
+) -> dict[str, Any]:
+    """The student's ``evaluate(model, loader)`` on a tiny seeded model (left in train mode, with
+    ``dropout``): ``{"loss", "accuracy", "params": the parameters afterwards}``."""
+    with _one_thread():
+        model = build_tiny_classifier(dropout)
+        model.train()
+        loss, accuracy = evaluate(model, make_batches(seed, sizes))
+        return {"loss": float(loss), "accuracy": float(accuracy), "params": _flat_params(model)}
+
+
 #: Every probe, by the name the items use.
 PROBES: dict[str, Callable[..., Any]] = {
     "provenance": probe_provenance,
     "inputs_after_call": probe_inputs_after_call,
     "numerical_gradient": probe_numerical_gradient,
+    "classifier": probe_classifier,
+    "torch_model": probe_torch_model,
+    "count_parameters": probe_count_parameters,
+    "train_one_epoch": probe_train_one_epoch,
+    "evaluate": probe_evaluate,
 }

@@ -57,9 +57,10 @@ GRADING_SETTINGS = settings(
 
 
 def describe_call(item: Item, call: Call) -> str:
-    """``name(arg=..., ...)`` with arrays as ``x.shape=(...)`` (plus values when small)."""
+    """``name(arg=..., ...)`` with arrays as ``x.shape=(...)`` (plus values when small), or the item's
+    own description of the call."""
     if item.describe is not None:
-        return f"{item.grade_id}({item.describe(call)})"
+        return truncate(item.describe(call), MAX_LINE)
     parts = [_describe_arg(name, value) for name, value in zip(item.params, call.args, strict=False)]
     parts += [_describe_arg(name, value) for name, value in call.kwargs.items()]
     return truncate(f"{item.grade_id}({', '.join(parts)})", MAX_LINE)
@@ -81,11 +82,14 @@ def _error_text(err: StudentError) -> str:
 
 @dataclass
 class _Tally:
-    """Counts over one item's student calls, to recognise stubs and missing names."""
+    """One item's run: counts over the student's calls (to recognise stubs and missing names), and
+    the outcomes of calls and reference results already computed (properties often share cases)."""
 
     calls: int = 0
     not_implemented: int = 0
     missing: int = 0
+    outcomes: dict[tuple[str | None, bytes], tuple[StudentError | None, Any]] = field(default_factory=dict)
+    references: dict[bytes, Any] = field(default_factory=dict)
 
     def record(self, grade_id: str, err: StudentError | None) -> None:
         self.calls += 1
@@ -116,28 +120,42 @@ class _PropertyRun:
         if self.timed_out is not None or self.calls >= self.budget:
             raise _OutOfBudget  # stop hypothesis; the smallest failure found so far is reported
         self.calls += 1
-        verdict = self._verdict(call)
+        verdict = self._verdict(call, key)
         self.memo[key] = verdict
         return verdict
 
-    def _verdict(self, call: Call) -> list[str] | None:
+    def _outcome(self, call: Call, key: bytes, probe: str | None) -> tuple[StudentError | None, Any]:
+        """(error, result) of the student's call, run once per item for each case and probe."""
+        cached = self.tally.outcomes.get((probe, key))
+        if cached is not None:
+            return cached
+        try:
+            outcome: tuple[StudentError | None, Any] = (
+                None,
+                self.invoker.call(self.item.grade_id, call.args, call.kwargs, probe=probe),
+            )
+        except StudentError as err:
+            outcome = (err, None)
+        self.tally.record(self.item.grade_id, outcome[0])
+        self.tally.outcomes[(probe, key)] = outcome
+        return outcome
+
+    def _verdict(self, call: Call, key: bytes) -> list[str] | None:
         item, prop = self.item, self.prop
         expected: Any = None
-        if prop.expect == "value":
-            expected = item.expected(call, prop.keys)  # computed before the student's code runs
+        if prop.expect == "value":  # computed before the student's code runs
+            if key not in self.tally.references:
+                self.tally.references[key] = item.reference(*call.args, **call.kwargs)
+            expected = item.select(self.tally.references[key], prop.keys)
         probe = "inputs_after_call" if prop.expect == "unchanged" else item.probe
-        try:
-            got = self.invoker.call(item.grade_id, call.args, call.kwargs, probe=probe)
-        except StudentTimeout as err:
-            self.tally.record(item.grade_id, err)
+        err, got = self._outcome(call, key, probe)
+        if isinstance(err, StudentTimeout):
             self.timed_out = [_error_text(err)]
             return self.timed_out
-        except StudentError as err:
-            self.tally.record(item.grade_id, err)
+        if err is not None:
             if prop.expect == "raises" and err.type_name in INVALID_ARGUMENT_ERRORS:
                 return None
             return [_error_text(err)]
-        self.tally.record(item.grade_id, None)
         if prop.expect == "raises":
             rule = f" ({call.note})" if call.note else ""
             return [f"expected ValueError or TypeError{rule}, but it returned {describe_value(got)}"]

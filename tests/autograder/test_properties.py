@@ -11,9 +11,17 @@ import pytest
 from autograder.invoke import LocalInvoker, StudentError, StudentTimeout
 from autograder.items import ASSIGNMENTS, ITEMS
 from autograder.properties import SHRINK_CALLS, run_item
-from tests.autograder.mutants import Correct, Mutant, backprop_conv_pool, conv_arithmetic, convolution_by_hand
+from tests.autograder.mutants import (
+    Correct,
+    Mutant,
+    backprop_conv_pool,
+    conv_arithmetic,
+    convolution_by_hand,
+    fashion_mnist_kernels,
+    tinycnn,
+)
 
-MODULES = (conv_arithmetic, convolution_by_hand, backprop_conv_pool)
+MODULES = (conv_arithmetic, convolution_by_hand, backprop_conv_pool, tinycnn, fashion_mnist_kernels)
 MUTANTS = [m for mod in MODULES for m in mod.MUTANTS]
 CORRECT = [c for mod in MODULES for c in mod.CORRECT]
 
@@ -36,10 +44,10 @@ def test_correct_variant_scores_full_marks(c: Correct) -> None:
     assert [(p.name, p.lines) for p in result.properties if not p.passed] == []
 
 
-def test_every_numpy_item_has_a_mutant_and_a_correct_variant() -> None:
-    numpy_items = {g for mod in MODULES for g in ASSIGNMENTS[mod.__name__.rsplit(".", 1)[1]]}
-    assert {m.grade_id for m in MUTANTS} == numpy_items
-    assert {c.grade_id for c in CORRECT} == numpy_items
+def test_every_item_has_a_mutant_and_a_correct_variant() -> None:
+    assert [mod.__name__.rsplit(".", 1)[1] for mod in MODULES] == list(ASSIGNMENTS)
+    assert {m.grade_id for m in MUTANTS} == set(ITEMS)
+    assert {c.grade_id for c in CORRECT} == set(ITEMS)
 
 
 def test_same_submission_twice_gives_identical_results() -> None:
