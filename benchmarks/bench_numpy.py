@@ -40,7 +40,7 @@ def best_ms(fn: Callable[[], object], repeats: int = 7, min_seconds: float = 0.0
 
 
 def side_by_side(
-    ours: Callable[[], object], theirs: Callable[[], object], rounds: int = 3
+    ours: Callable[[], object], theirs: Callable[[], object], rounds: int = 5
 ) -> tuple[float, float]:
     """(course_lib ms, torch ms), measured in alternating rounds so both see the same machine load."""
     pairs = [(best_ms(ours, repeats=3), best_ms(theirs, repeats=3)) for _ in range(rounds)]
