@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from course_lib.fashion.data import CLASS_NAMES, normalization_stats, to_tensor
 from course_lib.fashion.models import FashionCNN
@@ -34,6 +35,8 @@ def plot_training_curves(study: KernelStudy) -> Figure:
             mean, std = values.mean(0), values.std(0)
             ax.plot(epochs, mean, marker="o", label=label)
             ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="Training loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title=f"{study.runs[0].eval_split.capitalize()} accuracy")
     ax_acc.legend()
@@ -83,7 +86,9 @@ def plot_first_layer_filters(models: dict[int, FashionCNN], n_filters: int = 16)
         for i, ax in enumerate(row):
             ax.set_xticks([])
             ax.set_yticks([])
-            if i < len(w):
+            if i >= len(w):
+                ax.set_frame_on(False)
+            else:
                 lim = np.abs(w[i]).max() or 1.0
                 ax.imshow(w[i], cmap="RdBu_r", vmin=-lim, vmax=lim)
         row[0].set_ylabel(f"{k}x{k}")

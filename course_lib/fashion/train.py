@@ -308,9 +308,11 @@ def run_training(
         progress,
         config.target_accuracy,
     )
-    y_true, y_pred = predict(model, loaders.test, device)
-    test_loss, test_acc = evaluate(model, loaders.test, device)
-    cm = confusion_matrix(y_true, y_pred)
+    logits, y = _logits(model, loaders.test, device)  # one pass: loss, accuracy and predictions
+    y_pred = logits.argmax(1)
+    test_loss = nn.functional.cross_entropy(logits, y).item()
+    test_acc = (y_pred == y).double().mean().item()
+    cm = confusion_matrix(y.numpy(), y_pred.numpy())
     return TrainResult(
         config=config,
         params=count_parameters(model),
