@@ -65,10 +65,7 @@ def window_geometry(
     pad_h, pad_w = padding_per_side(mode, kh, d), padding_per_side(mode, kw, d)
     check_kernel_fits(h, kh, pad_h, d, axis="height" if kh != kw or h != w else "")
     check_kernel_fits(w, kw, pad_w, d, axis="width" if kh != kw or h != w else "")
-    out_h = (h + sum(pad_h) - d * (kh - 1) - 1) // s + 1
-    out_w = (w + sum(pad_w) - d * (kw - 1) - 1) // s + 1
-    if pad_h[0] == pad_h[1] and pad_w[0] == pad_w[1]:  # symmetric: the lecture formula must agree
-        assert out_h == output_size(h, kh, pad_h[0], s, d) and out_w == output_size(w, kw, pad_w[0], s, d)
+    out_h, out_w = output_size(h, kh, mode, s, d), output_size(w, kw, mode, s, d)
     return WindowGeometry(kh, kw, s, d, (pad_h, pad_w), out_h, out_w)
 
 
@@ -79,7 +76,9 @@ def pad2d(x: Array, padding: int | PadSpec) -> Array:
     if x.ndim < 2:
         raise ValueError(f"x must have at least 2 dimensions (..., H, W), got shape {x.shape}")
     if isinstance(padding, tuple):
-        (top, bottom), (left, right) = padding
+        (top, bottom), (left, right) = [
+            [check_int("padding", p, minimum=0, why="zeros added per side") for p in pair] for pair in padding
+        ]
     else:
         top = bottom = left = right = check_int("padding", padding, minimum=0, why="zeros added per side")
     if top == bottom == left == right == 0:
