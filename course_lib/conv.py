@@ -4,13 +4,15 @@ Three versions of the same operation, from the lecture to the fast reference:
 
 - :func:`conv2d_single` -- one image, one kernel, two loops over pixels: the by-hand version;
 - :func:`conv2d_naive` -- batches and channels, loops over every output pixel: the teaching version;
-- :func:`conv2d` -- vectorized: *im2col* turns every receptive field into a row of a matrix so the whole
-  convolution is ONE matrix product (BLAS), with stride, zero padding and dilation.
+- :func:`conv2d` -- vectorized: *im2col* turns every receptive field into a column of a matrix so the
+  whole convolution is ONE matrix product (BLAS), with stride, zero padding and dilation.
 
 .. math:: y_{n,o,i,j} = b_o + \sum_{c,u,v} w_{o,c,u,v}\, x^{pad}_{n,\,c,\,iS + uD,\,jS + vD}
 
-The window pieces (:func:`window_geometry`, :func:`windows`, :func:`im2col`, :func:`col2im`) are public
-so that :mod:`course_lib.layers` (convolution backward) and :mod:`course_lib.pooling` reuse them.
+The window pieces (:func:`window_geometry`, :func:`windows`, :func:`offset_slices`, :func:`im2col`,
+:func:`col2im`) are public so that :mod:`course_lib.layers` (convolution backward) and
+:mod:`course_lib.pooling` reuse them. :func:`convolve2d_true` shows what the flip of a true convolution
+changes.
 """
 
 from __future__ import annotations
@@ -155,10 +157,8 @@ def conv2d_single(image: Array, kernel: Array) -> Array:
     image = as_array("image", image, 2, "(H, W)")
     kernel = as_array("kernel", kernel, 2, "(K, K)")
     kh, kw = kernel.shape
-    h, w = image.shape
-    check_kernel_fits(h, kh, (0, 0), axis="height" if kh != kw or h != w else "")
-    check_kernel_fits(w, kw, (0, 0), axis="width" if kh != kw or h != w else "")
-    out = np.zeros((h - kh + 1, w - kw + 1))  # (H-K+1, W-K+1)
+    g = window_geometry(*image.shape, kh, kw)  # stride 1, no padding: checks that the kernel fits
+    out = np.zeros((g.out_h, g.out_w))  # (H-K+1, W-K+1)
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             out[i, j] = np.sum(image[i : i + kh, j : j + kw] * kernel)
