@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from autograder.sandbox import Limits
+from autograder.sandbox import Limits, Zygote, start_zygotes
 
 _LIMIT_HELP = {
     "cpu_seconds": "CPU seconds per worker process",
@@ -83,17 +83,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from autograder import grade
-
     source_root = args.source
     if source_root is None:
         course = next((p for p in args.paths if (p / "source" / args.assignment).is_dir()), None)
-        source_root = course or grade.COURSE_ROOT
+        source_root = course or Path(__file__).resolve().parent.parent
+    notebook = Path(source_root) / "source" / args.assignment / f"{args.assignment}.ipynb"
+    zygotes: list[Zygote] = []
+    if notebook.is_file() and args.jobs >= 1:
+        # warm the workers' parents while the (heavier) grader modules load
+        zygotes = start_zygotes(notebook, args.jobs)
+    try:
+        return _grade_with(args, Path(source_root), zygotes)
+    finally:
+        for zygote in zygotes:
+            zygote.close()
+
+
+def _grade_with(args: argparse.Namespace, source_root: Path, zygotes: list[Zygote]) -> int:
+    from autograder import grade
+
     try:
         limits = Limits(**{name: getattr(args, name) for name in _LIMIT_HELP})
         settings = grade.Settings(
             assignment=args.assignment,
-            source_root=Path(source_root),
+            source_root=source_root,
             out=args.out.resolve(),
             limits=limits,
             max_notebook_mb=args.max_notebook_mb,
@@ -109,7 +122,9 @@ def _grade(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    totals = grade.grade_batch(subs, settings, jobs=args.jobs, force=args.force, quiet=args.quiet)
+    totals = grade.grade_batch(
+        subs, settings, jobs=args.jobs, force=args.force, quiet=args.quiet, zygotes=zygotes
+    )
     print(f"graded {len(totals)} submission(s) of {args.assignment} -> {settings.out / 'grades.csv'}")
     return 0
 

@@ -45,7 +45,7 @@ from autograder import report
 from autograder.items import ITEMS
 from autograder.properties import run_item
 from autograder.result import ItemResult
-from autograder.sandbox import BASE_UID, Limits, SandboxInvoker, Zygote
+from autograder.sandbox import BASE_UID, Limits, SandboxInvoker, Zygote, start_zygotes
 
 #: The course root: ``source/<assignment>/<assignment>.ipynb`` lives under it.
 COURSE_ROOT = Path(__file__).resolve().parent.parent
@@ -345,13 +345,13 @@ def write_csv(out: Path, assignment: str, grade_ids: Sequence[str]) -> Path:
 _STATE: dict[str, Any] = {}
 
 
-def _init_pool(settings: Settings, preload: tuple[str, ...]) -> None:
-    """Pool worker start-up: its own zygote, and its own uid for the sandboxed workers (as root)."""
+def _init_pool(settings: Settings, zygotes: Sequence[Zygote]) -> None:
+    """Grading process start-up: its own zygote, and its own uid for the sandboxed workers (as root)."""
     identity = multiprocessing.current_process()._identity
     slot = identity[0] if identity else 0
     _STATE["settings"] = settings
     _STATE["source"] = nb.load_source(settings.source_notebook)
-    _STATE["zygote"] = Zygote(preload)
+    _STATE["zygote"] = zygotes[(slot - 1) % len(zygotes)] if zygotes else None
     _STATE["uid"] = BASE_UID + 7000 + slot % 1000 if os.getuid() == 0 else None
 
 
@@ -375,17 +375,22 @@ def _grade_one(sub: Submission) -> tuple[str, float]:
 
 
 def grade_batch(
-    subs: Sequence[Submission], settings: Settings, jobs: int = 1, force: bool = False, quiet: bool = False
+    subs: Sequence[Submission],
+    settings: Settings,
+    jobs: int = 1,
+    force: bool = False,
+    quiet: bool = False,
+    zygotes: Sequence[Zygote] | None = None,
 ) -> dict[str, float]:
     """Grade ``subs`` with ``jobs`` processes; returns ``{student: total}`` (finished ones included).
 
-    Submissions with a finished record in ``settings.out`` are skipped unless ``force``.
+    Submissions with a finished record in ``settings.out`` are skipped unless ``force``. ``zygotes``
+    (see :func:`start_zygotes`) are started here when not given, and then also closed here.
     """
     if jobs < 1:
         raise ValueError(f"jobs={jobs} must be at least 1")
     source = nb.load_source(settings.source_notebook)
     src_plan = nb.plan(source, source)
-    preload = preload_for(src_plan.cells)
     settings.out.mkdir(parents=True, exist_ok=True)
     totals: dict[str, float] = {}
     todo = []
@@ -395,27 +400,36 @@ def grade_batch(
             totals[sub.student] = done.total
         else:
             todo.append(sub)
+    jobs = max(1, min(jobs, len(todo)))
+    own = zygotes is None and bool(todo)
+    warm = (
+        list(zygotes)
+        if zygotes is not None
+        else (start_zygotes(settings.source_notebook, jobs) if todo else [])
+    )
     bar = tqdm(
         total=len(todo),
         desc=f"grading {settings.assignment}",
         unit="nb",
         disable=quiet or not sys.stderr.isatty(),
     )
-    if jobs == 1 or len(todo) <= 1:
-        _init_pool(settings, preload)
-        try:
+    try:
+        if jobs == 1:
+            _init_pool(settings, warm)
             for sub in todo:
                 student, total = _grade_one(sub)
                 totals[student] = total
                 bar.update()
-        finally:
-            _STATE.pop("zygote").close()
-    else:
-        context = multiprocessing.get_context("fork")
-        with context.Pool(jobs, initializer=_init_pool, initargs=(settings, preload)) as pool:
-            for student, total in pool.imap_unordered(_grade_one, todo):
-                totals[student] = total
-                bar.update()
-    bar.close()
+        else:
+            context = multiprocessing.get_context("fork")
+            with context.Pool(jobs, initializer=_init_pool, initargs=(settings, warm)) as pool:
+                for student, total in pool.imap_unordered(_grade_one, todo):
+                    totals[student] = total
+                    bar.update()
+    finally:
+        bar.close()
+        if own:
+            for zygote in warm:
+                zygote.close()
     write_csv(settings.out, settings.assignment, [g for g, _ in src_plan.items])
     return totals
