@@ -156,8 +156,8 @@ def conv2d_single(image: Array, kernel: Array) -> Array:
     """
     image = as_array("image", image, 2, "(H, W)")
     kernel = as_array("kernel", kernel, 2, "(K, K)")
-    kh, kw = kernel.shape
-    g = window_geometry(*image.shape, kh, kw)  # stride 1, no padding: checks that the kernel fits
+    (h, w), (kh, kw) = image.shape, kernel.shape
+    g = window_geometry(h, w, kh, kw)  # stride 1, no padding: checks that the kernel fits
     out = np.zeros((g.out_h, g.out_w))  # (H-K+1, W-K+1)
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
