@@ -395,6 +395,22 @@ def invalid_conv_calls(draw: st.DrawFn) -> InvalidCall:
     return InvalidCall((x, w, b), kwargs, error, rule)
 
 
+@st.composite
+def invalid_pool_calls(draw: st.DrawFn) -> InvalidCall:
+    """``maxpool2d(x, **kwargs)`` (or avgpool2d) calls that must raise: kernel larger than the input,
+    kernel/stride < 1, bools, non-integers, wrong ndim."""
+    case = draw(pool_cases(stride=st.integers(1, 3)))
+    x, kwargs = case.x, case.kwargs()
+    broken = draw(st.sampled_from(["too_big", "x_ndim", "kernel_size", "stride"]))
+    if broken == "too_big":
+        kwargs["kernel_size"] = max(x.shape[2], x.shape[3]) + draw(st.integers(1, 2))
+        return InvalidCall((x,), kwargs, ValueError, "kernel_size is larger than the input")
+    if broken == "x_ndim":
+        return InvalidCall((x[0],), kwargs, ValueError, "x must be 4-D (N, C, H, W)")
+    kwargs[broken], error, rule = draw(_bad_int(broken, 1))
+    return InvalidCall((x,), kwargs, error, rule)
+
+
 # ------------------------------------------------------------------------- fashion: label vectors
 
 N_CLASSES_1_10 = st.integers(1, 10)

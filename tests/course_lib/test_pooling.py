@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder.strategies import PoolCase, float_arrays, pool_cases
+from autograder.strategies import InvalidCall, PoolCase, float_arrays, invalid_pool_calls, pool_cases
 from course_lib.gradcheck import numerical_gradient, relative_error
 from course_lib.pooling import (
     avgpool2d,
@@ -70,6 +70,24 @@ def test_pooling_backward_matches_finite_differences(kind: str, case: PoolCase) 
     x = case.x.copy()
     numerical = numerical_gradient(lambda v: np.sum(forward(v, **case.kwargs()) * case.dout), x)
     assert relative_error(backward(case.dout, case.x, **case.kwargs()), numerical) < 1e-7
+
+
+@given(CASES)
+def test_pool_cases_have_no_ties_in_any_window(case: PoolCase) -> None:
+    x = torch.from_numpy(case.x)
+    window_max = F.max_pool2d(x, case.kernel_size, case.stride)
+    # Count, per window, the entries equal to its max: unfold the windows with torch and compare.
+    k, s = case.kernel_size, case.stride or case.kernel_size
+    windows = x.unfold(2, k, s).unfold(3, k, s)  # (N, C, H_out, W_out, K, K)
+    hits = (windows == window_max[..., None, None]).sum(dim=(-1, -2))
+    assert bool((hits == 1).all())
+
+
+@given(invalid_pool_calls())
+def test_invalid_pool_calls_raise(case: InvalidCall) -> None:
+    for fn in (maxpool2d, avgpool2d):
+        with pytest.raises(case.error):
+            fn(*case.args, **case.kwargs)
 
 
 def test_maxpool_ties_route_to_the_first_maximum_like_torch() -> None:
