@@ -36,6 +36,9 @@ c.ClearSolutions.code_stub = {
 }
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
+# Never copied between nbgrader's folders (nbgrader's defaults plus hypothesis' cache folder).
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".hypothesis"]
+
 # Autograde / validate: a cell may take up to 5 minutes (the Fashion-MNIST training cells run a small
 # budget when NBGRADER_EXECUTION is set, about a minute on 2 CPU cores); whole notebooks take far less.
 c.Execute.timeout = 300

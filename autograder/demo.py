@@ -141,6 +141,26 @@ STUDENTS: dict[str, tuple[Student, ...]] = {
             (("relu_backward", "np.asarray(dout, dtype=np.float64) * (np.asarray(x) > 0)", "1.0 * (x > 0)"),),
         ),
     ),
+    "tinycnn": (
+        SOLUTION,
+        STUB,
+        Student(
+            "cy",
+            "sums the cross-entropy over the batch instead of averaging it",
+            (("TinyCNN", "        dlogits /= n\n", ""),),
+        ),
+        Student(
+            "di",
+            "flattens the pooled maps position-major (not like torch.flatten)",
+            (
+                (
+                    "TinyCNN",
+                    "flat = maxpool2d(act).reshape(X.shape[0], -1)",
+                    "flat = maxpool2d(act).transpose(0, 2, 3, 1).reshape(X.shape[0], -1)",
+                ),
+            ),
+        ),
+    ),
 }
 
 

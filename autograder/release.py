@@ -33,7 +33,7 @@ from traitlets.config import Config
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 """The course root: the folder of ``nbgrader_config.py`` with ``source/`` and ``release/``."""
 
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".hypothesis")
 """Never copied into a release."""
 
 COURSE_LIB_IMPORT = re.compile(r"^\s*(from|import)\s+course_lib\b", re.MULTILINE)

@@ -76,10 +76,17 @@ def stub_message() -> str:
 
 def execute(nb: NotebookNode, assignment: str, workdir: Path, allow_errors: bool) -> NotebookNode:
     """Run ``nb`` top to bottom in a fresh kernel whose cwd is a scratch copy of release/<assignment>/
-    (so helper modules import and nothing is written into the repository); figures on Agg."""
+        (so helper modules import and nothing is written into the repository); figures on Agg, and the
+    small training budget of graded runs."""
     folder = workdir / assignment
     shutil.copytree(RELEASE / assignment, folder, ignore=IGNORE, dirs_exist_ok=True)
-    env = {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    # NBGRADER_EXECUTION: the small training budget nbgrader's validate uses, to keep the runs short.
+    env = {
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "NBGRADER_EXECUTION": "validate",
+    }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)  # the kernel inherits the environment of this process
     try:

@@ -44,7 +44,12 @@ def test_every_source_folder_is_a_declared_assignment_with_its_notebook() -> Non
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_graded_functions_are_the_items_in_notebook_order(assignment: str) -> None:
-    assert solution_code_ids(read(source_notebook(assignment))) == ITEM_ASSIGNMENTS[assignment]
+    nb = read(source_notebook(assignment))
+    ids = {grade_id(c) for c in nb.cells}
+    graded = [g for g in solution_code_ids(nb) if f"test_{g}" in ids]
+    assert graded == ITEM_ASSIGNMENTS[assignment]
+    ungraded = [g for g in solution_code_ids(nb) if f"test_{g}" not in ids]
+    assert ungraded in ([], ["layers"]), "only TinyCNN's pasted layers may be an ungraded solution cell"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

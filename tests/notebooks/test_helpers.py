@@ -1,0 +1,61 @@
+"""The student-safe helper modules shipped in the assignment folders give exactly the reference data:
+stripes_data.make_stripes == course_lib.stripes.make_stripes, fashion_data.load_images == the first
+images of course_lib.fashion.load_fashion_mnist."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from course_lib.stripes import make_stripes
+from tests.notebooks.course_notebooks import RELEASE
+
+
+def _helper(assignment: str, name: str) -> ModuleType:
+    """Import release/<assignment>/<name>.py as a module (without putting it on sys.path)."""
+    spec = importlib.util.spec_from_file_location(f"helper_{name}", RELEASE / assignment / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("n", "n_classes", "size", "noise", "seed"),
+    [(300, 3, 8, 0.2, 0), (57, 4, 8, 0.3, 5), (10, 2, 10, 0.0, 3), (1, 3, 4, 0.2, 20_000)],
+)
+def test_stripes_helper_matches_course_lib(
+    n: int, n_classes: int, size: int, noise: float, seed: int
+) -> None:
+    X, y = _helper("tinycnn", "stripes_data").make_stripes(n, n_classes, size, noise, seed)
+    X_ref, y_ref = make_stripes(n, n_classes, size, noise, seed)
+    assert X.dtype == np.float64 and y.dtype == np.int64
+    np.testing.assert_array_equal(X, X_ref)
+    np.testing.assert_array_equal(y, y_ref)
+
+
+@pytest.mark.realdata
+def test_fashion_helper_reads_the_first_test_images() -> None:
+    from course_lib.fashion import load_fashion_mnist
+
+    helper = _helper("convolution_by_hand", "fashion_data")
+    if helper.data_dir() is None:
+        pytest.skip("Fashion-MNIST is not installed")
+    images, labels = helper.load_images(n=7, split="test")
+    ref_images, ref_labels = load_fashion_mnist("test")
+    np.testing.assert_array_equal(images, ref_images[:7])
+    np.testing.assert_array_equal(labels, ref_labels[:7])
+    assert helper.label_name(int(labels[0])) == "Ankle boot"
+
+
+def test_fashion_helper_falls_back_to_synthetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    helper = _helper("convolution_by_hand", "fashion_data")
+    monkeypatch.setattr(helper, "SYSTEM_DIR", tmp_path)
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path))
+    images, labels = helper.load_images(n=6)
+    assert images.shape == (6, 28, 28) and images.dtype == np.uint8 and images.max() > 0
+    assert (labels == -1).all() and helper.label_name(-1) == "synthetic"
