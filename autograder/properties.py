@@ -111,17 +111,25 @@ class _PropertyRun:
     budget: int = 0
     timed_out: list[str] | None = None
     memo: dict[bytes, list[str] | None] = field(default_factory=dict)
+    last_failure: tuple[Call, list[str]] | None = None
 
     def failure(self, call: Call) -> list[str] | None:
         """None when the student's code satisfies the property on ``call``, else the message lines."""
         key = hashlib.sha256(pickle.dumps((call.args, call.kwargs), protocol=4)).digest()
         if key in self.memo:
+            if self.memo[key] is not None:  # hypothesis re-ran a failing case: the current best
+                self.last_failure = (call, self.memo[key] or [])
             return self.memo[key]
         if self.timed_out is not None or self.calls >= self.budget:
             raise _OutOfBudget  # stop hypothesis; the smallest failure found so far is reported
         self.calls += 1
         verdict = self._verdict(call, key)
         self.memo[key] = verdict
+        if verdict is not None:
+            stub = self.tally.not_implemented == self.tally.calls
+            if stub and self.last_failure is not None:
+                raise _OutOfBudget  # every call raised NotImplementedError: nothing to shrink
+            self.last_failure = (call, verdict)  # the shrinker only tries smaller cases: the smallest
         return verdict
 
     def _outcome(self, call: Call, key: bytes, probe: str | None) -> tuple[StudentError | None, Any]:
@@ -209,13 +217,11 @@ def run_property(item: Item, prop: Prop, invoker: Invoker, tally: _Tally | None 
             return _failed(item, prop, "failing call", call, lines)
     if prop.cases is None:
         return PropResult(prop.name, prop.weight, True)
-    failures: list[_Failed] = []
 
     def check_case(call: Call) -> None:
         lines = run.failure(call)
         if lines is not None:
-            failures.append(_Failed(call, lines))
-            raise failures[-1]
+            raise _Failed(call, lines)
 
     test = settings(GRADING_SETTINGS, max_examples=prop.max_examples)(given(prop.cases)(check_case))
     try:
@@ -224,16 +230,13 @@ def run_property(item: Item, prop: Prop, invoker: Invoker, tally: _Tally | None 
             test()
     except _Failed as exc:
         return _failed(item, prop, "smallest failing call", exc.call, exc.lines)
-    except _OutOfBudget:
-        if not failures:  # cannot happen: the budget exceeds the generation phase's examples
-            return PropResult(prop.name, prop.weight, True)
-        smallest = failures[-1]  # the shrinker only tries cases smaller than the best so far
-        return _failed(item, prop, "smallest failing call", smallest.call, smallest.lines)
-    except Exception:
-        if not failures:  # not the student's fault: a grader bug must not be hidden
+    except (_OutOfBudget, Exception):
+        # Out of budget, or hypothesis gave up (e.g. a flaky student function): report the last
+        # failure, the smallest found so far. Without one it is not the student's fault: re-raise.
+        if run.last_failure is None:
             raise
-        smallest = failures[-1]  # hypothesis gave up (e.g. a flaky student function): report the last
-        return _failed(item, prop, "smallest failing call", smallest.call, smallest.lines)
+        call, lines = run.last_failure
+        return _failed(item, prop, "smallest failing call", call, lines)
     return PropResult(prop.name, prop.weight, True)
 
 
