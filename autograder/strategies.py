@@ -489,3 +489,39 @@ def too_big_kernel_sizes(draw: st.DrawFn) -> tuple[int, int, int]:
     """``(input_size, kernel_size, padding)`` where the kernel is larger than the padded input."""
     size, pad = draw(st.integers(1, 6)), draw(st.integers(0, 2))
     return size, size + 2 * pad + draw(st.integers(1, 3)), pad
+
+
+# ------------------------------------------------------------------------------ stripes / TinyCNN
+# Arguments of course_lib.stripes.make_stripes, and weight dicts in the parameter layout of
+# course_lib.tinycnn (name -> array, the shapes of a model's ``param_shapes``).
+
+
+STRIPES_N = st.integers(1, 40)
+STRIPES_CLASSES = st.integers(2, 4)
+STRIPES_SIZE = st.integers(4, 12)
+
+
+@st.composite
+def stripes_kwargs(
+    draw: st.DrawFn,
+    n: IntLike = STRIPES_N,
+    n_classes: IntLike = STRIPES_CLASSES,
+    size: IntLike = STRIPES_SIZE,
+) -> dict[str, Any]:
+    """Valid keyword arguments of ``make_stripes``: ``n``, ``n_classes`` (2..4), ``size`` (>= 4),
+    ``noise`` (0 to 1 in steps of 0.05) and ``seed``."""
+    return {
+        "n": draw(as_strategy(n)),
+        "n_classes": draw(as_strategy(n_classes)),
+        "size": draw(as_strategy(size)),
+        "noise": draw(st.integers(0, 20)) * 0.05,
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+def classifier_params(
+    shapes: dict[str, tuple[int, ...]], bound: float = 1.0, step: float = 2.0**-10
+) -> st.SearchStrategy[dict[str, Array]]:
+    """One weight dict for ``shapes`` (e.g. ``TinyCNN().param_shapes``), each array a ``seeded_arrays``
+    draw: values are fine-grained multiples of ``step``, so ties in TinyCNN's max pool are unlikely."""
+    return st.fixed_dictionaries({name: seeded_arrays(shape, bound, step) for name, shape in shapes.items()})

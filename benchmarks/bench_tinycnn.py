@@ -24,7 +24,9 @@ TARGET_SECONDS = 5.0
 
 
 def main() -> None:
-    recipe = f"Adam lr {DEFAULTS.lr} cosine, batch {DEFAULTS.batch_size}"
+    recipe = (
+        f"Adam lr {DEFAULTS.lr} cosine, weight decay {DEFAULTS.weight_decay}, batch {DEFAULTS.batch_size}"
+    )
     print(f"TinyCNN(seed=0), {DEFAULTS.epochs} epochs, {recipe}, 1,500 training / 3,000 test images per seed")
     header = ["data seed", "epoch >= 99%", "seconds to 99%", "final test acc", "run seconds"]
     print("  ".join(f"{h:>14}" for h in header))

@@ -268,10 +268,10 @@ class Classifier(ABC):
         progress: Progress = None,
         **options: Any,
     ) -> History:
-        """Train in place (Adam, peak lr 0.05 with cosine decay, batches of 32, 40 epochs by default)
-        and return the :class:`~course_lib.tinycnn.train.History`; ``options`` (``optimizer``,
-        ``schedule``, ``momentum``, ``seed``, ``target_accuracy``) as in
-        :func:`course_lib.tinycnn.train.fit`."""
+        """Train in place (Adam, peak lr 0.05 with cosine decay, weight decay 0.1, batches of 32,
+        40 epochs by default) and return the :class:`~course_lib.tinycnn.train.History`; ``options``
+        (``optimizer``, ``schedule``, ``momentum``, ``weight_decay``, ``seed``, ``target_accuracy``)
+        as in :func:`course_lib.tinycnn.train.fit`."""
         return fit(
             self,
             X,

@@ -6,17 +6,21 @@ The pattern oracles are the definitions of the module docstring, checked on nois
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from autograder.strategies import stripes_kwargs
 from course_lib.stripes import CLASS_NAMES, DEFAULT_NOISE, make_stripes
 
 
-@given(n=st.integers(1, 60), n_classes=st.integers(2, 4), size=st.integers(4, 12), seed=st.integers(0, 2**16))
-def test_shapes_dtypes_and_balance(n: int, n_classes: int, size: int, seed: int) -> None:
-    X, y = make_stripes(n, n_classes=n_classes, size=size, seed=seed)
+@given(stripes_kwargs())
+def test_shapes_dtypes_and_balance(kwargs: dict[str, Any]) -> None:
+    X, y = make_stripes(**kwargs)
+    n, n_classes, size = kwargs["n"], kwargs["n_classes"], kwargs["size"]
     assert X.shape == (n, 1, size, size) and X.dtype == np.float64
     assert y.shape == (n,) and y.dtype == np.int64
     counts = np.bincount(y, minlength=n_classes)

@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from autograder import strategies as S
 from course_lib.gradcheck import numerical_gradient, relative_error
 from course_lib.stripes import make_stripes
 from course_lib.tinycnn import MLP, TinyCNN, mlp_param_count, tinycnn_param_count
@@ -130,6 +131,23 @@ def _away_from_kinks(model: Classifier, X: np.ndarray, margin: float = 1e-3) -> 
             ok = np.abs(pre).min() > margin
         keep.append(ok)
     return np.array(keep)
+
+
+@settings(max_examples=8)
+@given(params=S.classifier_params(TinyCNN().param_shapes), seed=st.integers(0, 1000))
+def test_any_weights_match_torch(params: dict[str, np.ndarray], seed: int) -> None:
+    model = TinyCNN()
+    model.set_params(params)
+    X, y = make_stripes(4, seed=seed)
+    net, layers = _torch_twin(model)
+    loss_t = torch.nn.functional.cross_entropy(net(torch.from_numpy(X)), torch.from_numpy(y))
+    loss_t.backward()
+    assert model.loss(X, y) == pytest.approx(loss_t.item(), rel=1e-12)
+    grads = model.backward(X, y)
+    for prefix, layer in layers.items():
+        assert layer.weight.grad is not None and layer.bias.grad is not None
+        np.testing.assert_allclose(grads[f"{prefix}.w"], layer.weight.grad.numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(grads[f"{prefix}.b"], layer.bias.grad.numpy(), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("make", MODELS)

@@ -11,7 +11,7 @@ import torch
 
 from course_lib.stripes import make_stripes
 from course_lib.tinycnn import DEFAULTS, MLP, TinyCNN, TrainConfig
-from course_lib.tinycnn.train import SGD, Adam, learning_rate, minibatches
+from course_lib.tinycnn.train import SGD, Adam, decay_weights, learning_rate, minibatches
 
 torch.set_num_threads(1)
 
@@ -47,6 +47,24 @@ def test_optimizers_match_torch_optim(ours: object, theirs: object) -> None:
     np.testing.assert_allclose(params["w"], t.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
+def test_decoupled_weight_decay_then_adam_is_torch_adamw() -> None:
+    start = np.random.default_rng(2).normal(size=(4, 3))
+    params = {"dense.w": start.copy(), "dense.b": start[0].copy()}
+    opt = Adam(params)
+    w = torch.tensor(start.copy(), requires_grad=True)
+    b = torch.tensor(start[0].copy(), requires_grad=True)
+    topt = torch.optim.AdamW(
+        [{"params": [w], "weight_decay": 0.1}, {"params": [b], "weight_decay": 0.0}], lr=0.05
+    )
+    for g in _gradient_sequence((4, 3), 6):
+        decay_weights(params, 0.05, 0.1)
+        opt.step(params, {"dense.w": g, "dense.b": g[0]}, 0.05)
+        w.grad, b.grad = torch.from_numpy(g.copy()), torch.from_numpy(g[0].copy())
+        topt.step()
+    np.testing.assert_allclose(params["dense.w"], w.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(params["dense.b"], b.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
 def test_cosine_schedule_matches_torch() -> None:
     total = 20
     t = torch.zeros(1, requires_grad=True)
@@ -68,7 +86,7 @@ def test_minibatches_cover_every_index_once() -> None:
 
 def test_defaults_are_the_documented_recipe() -> None:
     assert (DEFAULTS.epochs, DEFAULTS.lr, DEFAULTS.batch_size) == (40, 0.05, 32)
-    assert (DEFAULTS.optimizer, DEFAULTS.schedule) == ("adam", "cosine")
+    assert (DEFAULTS.optimizer, DEFAULTS.schedule, DEFAULTS.weight_decay) == ("adam", "cosine", 0.1)
 
 
 def test_short_training_run_exceeds_95_percent() -> None:
@@ -152,6 +170,7 @@ def test_sgd_option_trains_too() -> None:
         ({"optimizer": "rmsprop"}, ValueError, "optimizer='rmsprop' must be one of"),
         ({"schedule": "step"}, ValueError, "schedule='step' must be one of"),
         ({"momentum": 1.0}, ValueError, r"momentum=1.0 must be in \[0, 1\)"),
+        ({"weight_decay": -0.1}, ValueError, "weight_decay=-0.1 must be >= 0"),
         ({"snapshot_epochs": (0, 5)}, ValueError, r"snapshot_epochs\[1\]=5 must be <= epochs=2"),
         ({"X_val": np.zeros((1, 1, 8, 8))}, ValueError, "X_val and y_val must be given together"),
         ({"target_accuracy": 0.9}, ValueError, "target_accuracy needs validation data"),
