@@ -45,13 +45,20 @@ def numerical_gradient(f: Callable[[Array], Any], x: Array, eps: float = 1e-5) -
         old = x[idx]
         try:
             x[idx] = old + eps
-            f_plus = float(f(x))
+            f_plus = _scalar(f(x))
             x[idx] = old - eps
-            f_minus = float(f(x))
+            f_minus = _scalar(f(x))
         finally:
             x[idx] = old
         grad[idx] = (f_plus - f_minus) / (2 * eps)
     return grad
+
+
+def _scalar(value: Any) -> float:
+    """``value`` as a float; ``f`` must return a scalar (a number or a 0-d / one-element array)."""
+    if np.size(value) != 1:
+        raise ValueError(f"f must return a scalar, got a value of shape {np.shape(value)}")
+    return float(np.asarray(value).reshape(()))  # () -- a 0-d array
 
 
 def relative_error(a: Array, b: Array) -> float:

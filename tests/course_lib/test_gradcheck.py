@@ -114,6 +114,11 @@ def test_check_gradient_reports_a_correct_and_a_wrong_gradient() -> None:
             "a and b must have the same shape, got (2,) and (3,)",
         ),
         (lambda: error_band(-1.0), ValueError, "error=-1.0 must be a non-negative number"),
+        (
+            lambda: numerical_gradient(lambda v: 2 * v, np.ones((2, 3))),
+            ValueError,
+            "f must return a scalar, got a value of shape (2, 3)",
+        ),
     ],
 )
 def test_invalid_arguments_messages(call: Callable[[], object], error: type[Exception], message: str) -> None:
