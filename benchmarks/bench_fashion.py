@@ -104,9 +104,7 @@ def main() -> None:
     data = FashionData.load()
     n = len(data.train_labels)
 
-    print(
-        "\n2. training throughput against the machine's matmul rate (timed steps, extrapolated to an epoch)"
-    )
+    print("\n2. training FLOP/s vs the matmul rate; s / epoch (timed steps, scaled to 60,000 images)")
     print(f"   {'fp32 torch.mm (GFLOP/s)':<34}{peak:>8.1f}   {MATMUL_N}x{MATMUL_N}, best of 8")
     print(f"   {'model':<34}{'s / epoch':>8}{'GFLOP/s':>10}{'% of mm':>9}")
     rows = [("BN CNN 3x3, batch 256 (part 1)", BEST)]
