@@ -133,3 +133,20 @@ def test_feedback_matches_the_golden_file(
         path.write_text(out)
     assert path.exists(), f"missing golden file {path.name}: run with AUTOGRADER_REGENERATE_GOLDEN=1"
     assert out == path.read_text()
+
+
+def test_a_grader_bug_is_feedback_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    check_module = sys.modules["autograder.check"]  # the package attribute is the function
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bug in the grader")
+
+    monkeypatch.setattr(check_module, "run_item", broken)
+    assert check("relu", correct_relu) == 0.0
+    out, err = capsys.readouterr()
+    assert (
+        err == ""
+        and out == "relu: 0/2 points\n  internal grader error (RuntimeError); please tell your instructor\n"
+    )
