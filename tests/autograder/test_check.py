@@ -17,14 +17,20 @@ import pytest
 
 from autograder import check
 from autograder.items import ITEMS
-from tests.autograder.mutants import backprop_conv_pool, conv_arithmetic, convolution_by_hand
+from tests.autograder.mutants import (
+    backprop_conv_pool,
+    conv_arithmetic,
+    convolution_by_hand,
+    fashion_mnist_kernels,
+    tinycnn,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = os.environ.get("AUTOGRADER_REGENERATE_GOLDEN") == "1"
 
 
 def _mutant(grade_id: str, name: str) -> object:
-    mods = (conv_arithmetic, convolution_by_hand, backprop_conv_pool)
+    mods = (conv_arithmetic, convolution_by_hand, backprop_conv_pool, tinycnn, fashion_mnist_kernels)
     return next(m.func for mod in mods for m in mod.MUTANTS if (m.grade_id, m.name) == (grade_id, name))
 
 
@@ -115,6 +121,9 @@ GOLDEN_CASES = [
     ("maxpool2d_backward", "overlapping windows overwrite"),
     ("conv2d_backward", "db is a mean"),
     ("numerical_gradient", "x not restored"),
+    ("TinyCNN", "gradients summed over the batch"),
+    ("train_one_epoch", "mean of the batch means"),
+    ("confusion_matrix", "rows are predictions"),
 ]
 
 
