@@ -155,12 +155,20 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]], str]] 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.tinycnn", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib.tinycnn",
+        description="The TinyCNN experiments: tables printed and saved (CSV, JSON), figures as PNG.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-        p.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="training epochs per run")
+        p.add_argument(
+            "--epochs",
+            type=int,
+            default=DEFAULTS.epochs,
+            help="training epochs per run (filters: the last snapshot)",
+        )
         p.add_argument(
             "--n-train",
             type=int,

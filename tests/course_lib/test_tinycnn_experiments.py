@@ -117,6 +117,22 @@ def test_command_all_writes_every_table_and_figure(
     assert set(summary["seconds"]) >= {"total"}
 
 
+@pytest.mark.parametrize(
+    ("command", "files"),
+    [
+        ("train", ["curves.csv", "curves.json", "curves.png", "samples.png", "trace.png"]),
+        ("filters", ["filter_evolution.png", "filters.json"]),
+        ("compare", ["compare.csv", "compare.json", "compare.png"]),
+        ("sweep", ["sweep.csv", "sweep.json", "sweep.png"]),
+        ("four-class", ["four_class.csv", "four_class.json", "four_class.png"]),
+    ],
+)
+def test_each_command_writes_its_files(command: str, files: list[str], tmp_path: Path) -> None:
+    argv = [command, "--out", str(tmp_path), "--epochs", "1", "--n-train", "30", "--seeds", "0", "--quiet"]
+    assert main([*argv, "--hidden", "1", "--snapshots", "0,1"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
+
+
 def test_command_rejects_bad_lists() -> None:
     with pytest.raises(SystemExit):
         main(["sweep", "--hidden", "1,x"])
