@@ -22,6 +22,8 @@ from autograder.strategies import (
 )
 from course_lib.arithmetic import conv2d_params, linear_params, output_size, receptive_field
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 
 def torch_output_size(c: OutputSizeCase) -> int:
     """Width of torch's conv2d output on a 1 x W input with a 1 x K kernel."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 
@@ -31,6 +32,8 @@ from course_lib.conv import (
     window_geometry,
 )
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 RTOL, ATOL = 1e-10, 1e-12
 
 WIDE = wide_conv_cases()
@@ -53,6 +56,21 @@ def torch_conv2d(case: ConvCase) -> np.ndarray:
 def test_conv2d_matches_torch(case: ConvCase) -> None:
     out = conv2d(case.x, case.w, case.b, **case.kwargs())
     np.testing.assert_allclose(out, torch_conv2d(case), rtol=RTOL, atol=ATOL)
+
+
+def test_conv2d_matches_torch_on_every_kernel_stride_padding_dilation() -> None:
+    """The whole grid the issue names (kernels 1..7, strides 1..3, paddings 0..3, dilations 1..3) on a
+    seeded non-square batch, so no combination depends on what hypothesis happens to draw."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 19, 20))
+    for k, s, p, d in itertools.product(range(1, 8), range(1, 4), range(4), range(1, 4)):
+        if d * (k - 1) + 1 > 19 + 2 * p:
+            continue
+        w = rng.standard_normal((2, 3, k, k))
+        expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), stride=s, padding=p, dilation=d).numpy()
+        np.testing.assert_allclose(
+            conv2d(x, w, stride=s, padding=p, dilation=d), expected, rtol=RTOL, atol=ATOL
+        )
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 
@@ -25,6 +26,8 @@ from course_lib.layers import (
     relu_backward,
     softmax,
 )
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 RTOL, ATOL = 1e-10, 1e-12
 
@@ -75,6 +78,24 @@ def test_conv2d_backward_matches_autograd(case: ConvCase) -> None:
     close(dx, grad_of(x))
     close(dw, grad_of(w))
     close(db, grad_of(b))
+
+
+def test_conv2d_backward_matches_autograd_on_every_kernel_stride_padding_dilation() -> None:
+    """The whole grid the issue names, on a seeded non-square batch (see test_conv.py)."""
+    rng = np.random.default_rng(1)
+    x_np = rng.standard_normal((1, 2, 19, 17))
+    for k, s, p, d in itertools.product(range(1, 8), range(1, 4), range(4), range(1, 4)):
+        if d * (k - 1) + 1 > 17 + 2 * p:
+            continue
+        w_np = rng.standard_normal((2, 2, k, k))
+        x, w = torch.tensor(x_np, requires_grad=True), torch.tensor(w_np, requires_grad=True)
+        out = F.conv2d(x, w, stride=s, padding=p, dilation=d)
+        dout = rng.standard_normal(out.shape)
+        out.backward(torch.from_numpy(dout))
+        dx, dw, db = conv2d_backward(dout, x_np, w_np, stride=s, padding=p, dilation=d)
+        close(dx, grad_of(x))
+        close(dw, grad_of(w))
+        close(db, dout.sum(axis=(0, 2, 3)))
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")

@@ -24,6 +24,8 @@ from course_lib.pooling import (
     maxpool2d_backward,
 )
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 RTOL, ATOL = 1e-10, 1e-12
 CASES = pool_cases(
     kernel=st.integers(1, 4), stride=st.one_of(st.none(), st.integers(1, 3)), batch=st.integers(1, 3)
