@@ -15,7 +15,7 @@ from course_lib.stripes import make_stripes
 from course_lib.tinycnn import MLP, TinyCNN, mlp_param_count, tinycnn_param_count
 from course_lib.tinycnn.models import Classifier
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
 def _torch_twin(model: Classifier) -> tuple[torch.nn.Sequential, dict[str, torch.nn.Module]]:

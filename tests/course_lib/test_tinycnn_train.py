@@ -13,7 +13,7 @@ from course_lib.stripes import make_stripes
 from course_lib.tinycnn import DEFAULTS, MLP, TinyCNN, TrainConfig
 from course_lib.tinycnn.train import SGD, Adam, decay_weights, learning_rate, minibatches
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
 def _gradient_sequence(shape: tuple[int, ...], steps: int) -> list[np.ndarray]:
