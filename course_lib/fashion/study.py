@@ -180,6 +180,13 @@ class KernelStudy:
             "runs": [r.to_json() for r in self.runs],
         }
 
+    @classmethod
+    def load(cls, path: str | Path) -> KernelStudy:
+        """A study from its ``study.json`` (runs and tables; the trained models are not stored)."""
+        saved = json.loads(Path(path).read_text())
+        runs = [TrainResult.from_json(r) for r in saved["runs"]]
+        return cls(runs, tuple(saved["kernel_sizes"]), tuple(saved["seeds"]))
+
     def save(self, out_dir: str | Path) -> list[Path]:
         """``study.json`` (everything), ``runs.csv``, ``summary.csv``, ``summary.md``; returns the paths."""
         out = Path(out_dir)

@@ -16,7 +16,7 @@ import random
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -235,10 +235,19 @@ class TrainResult:
     model: nn.Module | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("model")
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
         out["config"] = asdict(self.config)
+        out["history"] = [asdict(h) for h in self.history]
         return out
+
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> TrainResult:
+        """Inverse of :meth:`to_json` (without the model)."""
+        config: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()
+        }
+        history = [EpochRecord(**h) for h in saved["history"]]
+        return cls(**{**saved, "config": TrainConfig(**config), "history": history})
 
 
 def fit(

@@ -139,6 +139,9 @@ def test_save_writes_json_csv_and_markdown(tmp_path: Path) -> None:
         summary = list(csv.DictReader(fh))
     assert [r["model"] for r in summary] == ["cnn 3x3", "cnn 5x5", "mlp"]
     assert paths[3].read_text().startswith("| model |")
+    loaded = KernelStudy.load(paths[0])
+    assert loaded.summary() == study.summary() and loaded.differences() == study.differences()
+    assert loaded.runs[0].config == study.runs[0].config
 
 
 def test_study_config_is_the_seed_recipe() -> None:
