@@ -309,16 +309,20 @@ def _conv_call(case: S.ConvCase) -> Call:
     return Call(args, case.kwargs())
 
 
+#: One image, one channel in and out, no bias, stride 1, no padding: each property widens one thing.
+_ONE_CONV: dict[str, Any] = {
+    "batch": 1,
+    "in_channels": 1,
+    "out_channels": 1,
+    "bias": False,
+    "extra_size": st.integers(0, 3),
+    "seeded": True,
+}
+
+
 def _conv_cases(**kw: Any) -> st.SearchStrategy[Call]:
-    """conv2d calls; single image and channel, no bias, stride 1 and no padding unless overridden."""
-    base: dict[str, Any] = {
-        "batch": 1,
-        "in_channels": 1,
-        "out_channels": 1,
-        "bias": False,
-        "extra_size": st.integers(0, 3),
-    }
-    return S.conv_cases(**{**base, **kw}, seeded=True).map(_conv_call)
+    """conv2d calls: ``_ONE_CONV`` unless overridden."""
+    return S.conv_cases(**{**_ONE_CONV, **kw}).map(_conv_call)
 
 
 @st.composite
@@ -496,15 +500,8 @@ def _conv_backward_call(case: S.ConvCase) -> Call:
 
 
 def _conv_backward_cases(**kw: Any) -> st.SearchStrategy[Call]:
-    """conv2d_backward calls; single image and channel, stride 1, no padding unless overridden."""
-    base: dict[str, Any] = {
-        "batch": 1,
-        "in_channels": 1,
-        "out_channels": 1,
-        "bias": False,
-        "extra_size": st.integers(0, 3),
-    }
-    return S.conv_cases(**{**base, **kw}, seeded=True).map(_conv_backward_call)
+    """conv2d_backward calls: ``_ONE_CONV`` unless overridden."""
+    return S.conv_cases(**{**_ONE_CONV, **kw}).map(_conv_backward_call)
 
 
 def _worked_conv_backward() -> Call:
@@ -734,63 +731,46 @@ def _describe_model(name: str) -> Callable[[Call], str]:
     return describe
 
 
-def _model_properties(counts: tuple[Prop, ...], kwargs: dict[str, Any]) -> tuple[Prop, ...]:
-    """The shared properties of a Fashion-MNIST model: its parameter counts, then shape and modes."""
-    return (
-        *counts,
-        Prop(
-            "logits of shape (N, 10) for (N, 1, 28, 28) images",
-            1,
-            examples=(Call((kwargs,)),),
-            keys=("out_shape",),
+def _torch_model_item(name: str, points: float, counts: tuple[Prop, ...], kwargs: dict[str, Any]) -> Item:
+    """A Fashion-MNIST model item: its parameter counts (``counts``), then, for ``name(**kwargs)``,
+    the logits' shape, dropout in eval mode and gradients reaching every parameter."""
+    case = (Call((kwargs,)),)
+    return Item(
+        name,
+        points=points,
+        reference=_torch_model_reference(name),
+        probe="torch_model",
+        describe=_describe_model(name),
+        properties=(
+            *counts,
+            Prop("logits of shape (N, 10) for (N, 1, 28, 28) images", 1, examples=case, keys=("out_shape",)),
+            Prop("dropout is off in eval mode", 0.5, examples=case, keys=("eval_repeatable",)),
+            Prop("every parameter gets a gradient", 0.5, examples=case, keys=("all_grads",)),
         ),
-        Prop("dropout is off in eval mode", 0.5, examples=(Call((kwargs,)),), keys=("eval_repeatable",)),
-        Prop("every parameter gets a gradient", 0.5, examples=(Call((kwargs,)),), keys=("all_grads",)),
     )
 
 
-BASELINE_MLP = Item(
-    "BaselineMLP",
-    points=3,
-    reference=_torch_model_reference("BaselineMLP"),
-    probe="torch_model",
-    describe=_describe_model("BaselineMLP"),
-    properties=_model_properties(
-        (
-            Prop(
-                "matches the lecture's worked example: 109,386 parameters",
-                1,
-                examples=(Call(({},)),),
-                keys=("n_params",),
-            ),
-        ),
-        {},
-    ),
+def _param_count(name: str, *kwargs: dict[str, Any]) -> Prop:
+    """A property: the model's parameter count for each of ``kwargs``."""
+    return Prop(name, 1, examples=tuple(Call((k,)) for k in kwargs), keys=("n_params",))
+
+
+BASELINE_MLP = _torch_model_item(
+    "BaselineMLP", 3, (_param_count("matches the lecture's worked example: 109,386 parameters", {}),), {}
 )
 
-FASHION_CNN = Item(
+FASHION_CNN = _torch_model_item(
     "FashionCNN",
-    points=4,
-    reference=_torch_model_reference("FashionCNN"),
-    probe="torch_model",
-    describe=_describe_model("FashionCNN"),
-    properties=_model_properties(
-        (
-            Prop(
-                "matches the lecture's worked example: 241,546 parameters with 3x3 kernels",
-                1,
-                examples=(Call(({"kernel_size": 3},)),),
-                keys=("n_params",),
-            ),
-            Prop(
-                "5x5 and 7x7 kernels: 405,898 and 652,426 parameters",
-                1,
-                examples=(Call(({"kernel_size": 5},)), Call(({"kernel_size": 7},))),
-                keys=("n_params",),
-            ),
+    4,
+    (
+        _param_count(
+            "matches the lecture's worked example: 241,546 parameters with 3x3 kernels", {"kernel_size": 3}
         ),
-        {"kernel_size": 3},
+        _param_count(
+            "5x5 and 7x7 kernels: 405,898 and 652,426 parameters", {"kernel_size": 5}, {"kernel_size": 7}
+        ),
     ),
+    {"kernel_size": 3},
 )
 
 
