@@ -56,6 +56,10 @@ def maxpool2d_backward(dout: Array, x: Array, kernel_size: int = 2, stride: int 
     x, g = _check_pool_args(x, kernel_size, stride)
     dout = _check_dout(dout, x, g, "maxpool2d")
     best = _window_max(x, g)  # (N, C, H_out, W_out)
+    if g.stride == g.kh:  # windows tile the input: route in the tiled layout, contiguous and fast
+        routed = _route_tiled(dout, x, best, g.kh)
+        if routed is not None:
+            return routed
     unclaimed = np.ones(best.shape, dtype=bool)  # windows whose maximum has not been met yet
     hit = np.empty(best.shape, dtype=bool)
     dx = np.zeros_like(x)  # (N, C, H, W)
@@ -64,6 +68,21 @@ def maxpool2d_backward(dout: Array, x: Array, kernel_size: int = 2, stride: int 
         hit &= unclaimed
         unclaimed &= ~hit
         dx[:, :, rows, cols] += dout * hit
+    return dx
+
+
+def _route_tiled(dout: Array, x: Array, best: Array, k: int) -> Array | None:
+    """maxpool2d_backward when the stride equals the kernel (windows tile the input, no overlap):
+    view ``x`` as ``(N, C, H_out, K, W_out, K)`` tiles and send each ``dout`` to the entry equal to its
+    tile's max. Returns None when some tile holds its max twice (the caller then applies the
+    first-maximum rule)."""
+    n, c, h_out, w_out = best.shape
+    tiles = x[:, :, : h_out * k, : w_out * k].reshape(n, c, h_out, k, w_out, k)  # (N, C, Ho, K, Wo, K)
+    is_max = tiles == best[:, :, :, None, :, None]  # (N, C, Ho, K, Wo, K)
+    if np.count_nonzero(is_max) != best.size:
+        return None
+    dx = np.zeros_like(x)  # (N, C, H, W); rows/columns past the last tile get no gradient
+    dx[:, :, : h_out * k, : w_out * k] = (is_max * dout[:, :, :, None, :, None]).reshape(n, c, h_out * k, -1)
     return dx
 
 

@@ -104,6 +104,19 @@ def test_maxpool_ties_route_to_the_first_maximum_like_torch() -> None:
     np.testing.assert_array_equal(dx[0, 0], [[0.0, 11.0, 0.0], [100.0, 0.0, 1000.0], [0.0, 0.0, 0.0]])
 
 
+@pytest.mark.parametrize("stride", [None, 2])
+def test_maxpool_ties_in_tiling_windows_route_to_the_first_maximum_like_torch(stride: int | None) -> None:
+    x = np.array([[[[1.0, 1.0, 0.0, 2.0, 7.0], [1.0, 0.0, 2.0, 2.0, 7.0], [3.0, 3.0, 3.0, 3.0, 7.0]]]])
+    dout = np.array([[[[1.0, 10.0]]]])
+    tx = torch.tensor(x, requires_grad=True)
+    F.max_pool2d(tx, 2, stride).backward(torch.from_numpy(dout))
+    assert tx.grad is not None
+    dx = maxpool2d_backward(dout, x, 2, stride)
+    np.testing.assert_array_equal(dx, tx.grad.numpy())
+    # By hand: the first window's max 1 sits at (0, 0) first; the second's max 2 at (0, 3) first.
+    np.testing.assert_array_equal(dx[0, 0], [[1, 0, 0, 10, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]])
+
+
 def test_maxpool_lecture_example() -> None:
     x = np.array([[1.0, 5, 2, 0], [3, 4, 1, -1], [4, 0, 2, 1], [2, 3, -2, 0]])[None, None]
     np.testing.assert_array_equal(maxpool2d(x)[0, 0], [[5.0, 2.0], [4.0, 2.0]])
