@@ -3,7 +3,9 @@ r"""Max and average pooling, forward and backward, vectorized (numpy, float64, N
 Pooling slides a ``K x K`` window with stride ``S`` (default ``S = K``, no padding, no ceil mode) over
 every channel separately: ``H_out = floor((H - K) / S) + 1``. Everything loops over the
 ``K^2`` window offsets of :func:`course_lib.conv.offset_slices` (never over pixels): each step reads or
-adds one strided slice, so overlapping windows (``S < K``) accumulate in the backward passes.
+adds one strided slice, so overlapping windows (``S < K``) accumulate in the backward passes. When the
+windows tile the input (``S = K``, the usual 2x2 case) the max-pool backward works on the tiles
+directly.
 """
 
 from __future__ import annotations
