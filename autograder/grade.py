@@ -45,7 +45,7 @@ from autograder import report
 from autograder.items import ITEMS
 from autograder.properties import run_item
 from autograder.result import ItemResult
-from autograder.sandbox import BASE_UID, Limits, SandboxInvoker, Zygote, start_zygotes
+from autograder.sandbox import Limits, SandboxInvoker, Zygote, default_uid, start_zygotes
 
 #: The course root: ``source/<assignment>/<assignment>.ipynb`` lives under it.
 COURSE_ROOT = Path(__file__).resolve().parent.parent
@@ -346,13 +346,13 @@ _STATE: dict[str, Any] = {}
 
 
 def _init_pool(settings: Settings, zygotes: Sequence[Zygote]) -> None:
-    """Grading process start-up: its own zygote, and its own uid for the sandboxed workers (as root)."""
+    """Grading process start-up: its zygote, and its own uid for the sandboxed workers (as root)."""
     identity = multiprocessing.current_process()._identity
     slot = identity[0] if identity else 0
     _STATE["settings"] = settings
     _STATE["source"] = nb.load_source(settings.source_notebook)
     _STATE["zygote"] = zygotes[(slot - 1) % len(zygotes)] if zygotes else None
-    _STATE["uid"] = BASE_UID + 7000 + slot % 1000 if os.getuid() == 0 else None
+    _STATE["uid"] = default_uid()
 
 
 def _grade_one(sub: Submission) -> tuple[str, float]:

@@ -55,8 +55,10 @@ GRACE_SECONDS = 2.0
 BOOT_TIMEOUT = 120.0
 #: Modules the worker may not import.
 FORBIDDEN_MODULES = ("course_lib", "autograder")
-#: First uid used for workers when the grader runs as root (one uid per job slot).
-BASE_UID = 61000
+#: Workers of a grading process with pid P run as uid BASE_UID + P when the grader is root: unique
+#: among live graders (also across concurrent batches), so killing "every process of the uid" can
+#: only ever hit this grader's own workers.
+BASE_UID = 100_000
 
 SIGNAL_MEANINGS = {
     signal.SIGSEGV: "segmentation fault",
@@ -179,7 +181,7 @@ def _source(module: str) -> str | None:
 
 def default_uid() -> int | None:
     """The worker's uid when the grader is root (None otherwise: limits apply to our own uid)."""
-    return BASE_UID + os.getpid() % 4000 if os.getuid() == 0 else None
+    return BASE_UID + os.getpid() if os.getuid() == 0 else None
 
 
 def worker_env(workdir: str) -> dict[str, str]:
@@ -266,6 +268,7 @@ class Zygote:
 
     def __init__(self, preload: Sequence[str] = ("numpy", "matplotlib.pyplot")) -> None:
         self.preload = tuple(preload)
+        self._owner = os.getpid()
         # matplotlib builds its font cache once, here, instead of in every worker
         self._mpl_dir = tempfile.mkdtemp(prefix="autograder-mpl-")
         os.chmod(self._mpl_dir, 0o755)
@@ -295,7 +298,14 @@ class Zygote:
         os.close(boot_w)
 
     def alive(self) -> bool:
-        return self._proc.poll() is None
+        """Whether the zygote still runs (also from a forked grading process, which cannot wait on it)."""
+        if os.getpid() == self._owner:
+            return self._proc.poll() is None
+        try:
+            os.kill(self._proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
     def spawn(self, config: dict[str, Any], fds: tuple[int, int, int]) -> int:
         """Fork a worker that reads requests from ``fds[0]``, answers on ``fds[1]``, prints to ``fds[2]``."""
@@ -570,9 +580,13 @@ class SandboxInvoker:
             "preload": list(self.preload),
         }
         max_frame = self.limits.max_frame_mb * 2**20
+        worker = None
         if self.zygote is not None and self.zygote.alive():
-            worker = spawn_forked(self.zygote, config, self.limits.output_bytes, max_frame)
-        else:
+            try:
+                worker = spawn_forked(self.zygote, config, self.limits.output_bytes, max_frame)
+            except (OSError, RuntimeError, ValueError) as exc:
+                self.events.append(f"zygote unavailable ({type(exc).__name__}); started a fresh worker")
+        if worker is None:
             worker = spawn_exec(config, self.limits.output_bytes, max_frame)
         self._worker = worker
         try:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import ctypes
+import gc
 import importlib.abc
 import io
 import os
@@ -457,6 +458,10 @@ def zygote(wire: types.ModuleType, config: dict[str, Any], ctrl_fd: int) -> None
     import socket
 
     _preload(config.get("preload", ()))
+    # Children share the imported modules copy-on-write; keep the garbage collector from touching
+    # (and so copying) them in every child.
+    gc.collect()
+    gc.freeze()
     # Orphans of a worker (a process bomb's children) are re-parented here and reaped below.
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     ctrl = socket.socket(fileno=ctrl_fd)

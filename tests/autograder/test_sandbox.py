@@ -230,3 +230,19 @@ def test_results_that_are_not_plain_data_are_student_errors(zygote: Zygote) -> N
 def test_limits_are_validated() -> None:
     with pytest.raises(ValueError, match="call_timeout=0"):
         Limits(call_timeout=0)
+
+
+def test_zygote_is_usable_from_a_forked_grading_process(zygote: Zygote) -> None:
+    """Grading processes are forked from the batch parent, which owns the zygote."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        ok = False
+        try:
+            with SandboxInvoker(
+                cells("def f():\n    return 7"), zygote=zygote, limits=FAST, probes_source=""
+            ) as inv:
+                ok = zygote.alive() and inv.call("f", (), {}) == 7 and not inv.events
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
