@@ -161,6 +161,37 @@ STUDENTS: dict[str, tuple[Student, ...]] = {
             ),
         ),
     ),
+    "fashion_mnist_kernels": (
+        SOLUTION,
+        STUB,
+        Student(
+            "cy",
+            "count_parameters also counts frozen parameters",
+            (
+                (
+                    "count_parameters",
+                    "model.parameters() if p.requires_grad)",
+                    "model.parameters())",
+                ),
+            ),
+        ),
+        Student(
+            "di",
+            "evaluate forgets model.eval() (dropout stays on)",
+            (("evaluate", "    model.eval()\n", ""),),
+        ),
+        Student(
+            "ed",
+            "confusion matrix with rows and columns swapped",
+            (
+                (
+                    "confusion_matrix",
+                    "(np.asarray(y_true), np.asarray(y_pred))",
+                    "(np.asarray(y_pred), np.asarray(y_true))",
+                ),
+            ),
+        ),
+    ),
 }
 
 

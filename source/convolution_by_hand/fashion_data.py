@@ -1,4 +1,4 @@
-"""A few Fashion-MNIST images for the convolution notebook (student-safe helper: no solutions).
+"""Fashion-MNIST images for the course notebooks (student-safe helper: no solutions).
 
 The images are read from the original gzipped IDX files in ``$FASHION_MNIST_DIR`` or, when that is not
 set, ``/usr/share/datasets/fashion-mnist`` (Debian/Ubuntu package ``dataset-fashion-mnist``). If neither
@@ -34,13 +34,13 @@ def data_dir() -> Path | None:
     return None
 
 
-def _read_idx(path: Path, magic: int, n: int) -> np.ndarray:
-    """The first ``n`` items of an IDX file: images (n, rows, cols) or labels (n,), uint8."""
+def _read_idx(path: Path, magic: int, n: int | None) -> np.ndarray:
+    """The first ``n`` items (all when None) of an IDX file: images (n, rows, cols) or labels (n,), uint8."""
     with gzip.open(path, "rb") as f:
         found, count = struct.unpack(">II", f.read(8))
         if found != magic:
             raise ValueError(f"{path} is not an IDX file of this kind (magic {found:#010x})")
-        shape: tuple[int, ...] = (min(n, count),)
+        shape: tuple[int, ...] = (count if n is None else min(n, count),)
         if magic == 0x00000803:
             shape += struct.unpack(">II", f.read(8))
         data = f.read(int(np.prod(shape)))
@@ -61,10 +61,12 @@ def synthetic_images(n: int) -> tuple[np.ndarray, np.ndarray]:
     return images, np.full(n, -1, dtype=np.int64)
 
 
-def load_images(n: int = 8, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """The first ``n`` images of a split: ``(images uint8 (n, 28, 28), labels int64 (n,))``.
+def load_images(n: int | None = 8, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` images of a split (all of them when ``n`` is None: 60,000 train, 10,000 test):
+    ``(images uint8 (n, 28, 28), labels int64 (n,))``.
 
-    Falls back to :func:`synthetic_images` (labels -1) with a printed note when the data is missing.
+    Falls back to :func:`synthetic_images` (labels -1; 8 of them when ``n`` is None) with a printed
+    note when the data is missing.
     """
     if split not in FILES:
         raise ValueError(f"split={split!r} must be 'train' or 'test'")
@@ -72,7 +74,7 @@ def load_images(n: int = 8, split: str = "test") -> tuple[np.ndarray, np.ndarray
     if folder is None:
         print("Note: Fashion-MNIST was not found (set FASHION_MNIST_DIR to the folder with the .gz files);"
               " using synthetic pictures instead.")
-        return synthetic_images(n)
+        return synthetic_images(8 if n is None else n)
     image_file, label_file = FILES[split]
     images = _read_idx(folder / image_file, 0x00000803, n)
     labels = _read_idx(folder / label_file, 0x00000801, n).astype(np.int64)

@@ -1,0 +1,1 @@
+../convolution_by_hand/fashion_data.py
