@@ -323,11 +323,13 @@ class InvalidCall:
     kwargs: dict[str, Any]
     error: type[Exception]
     rule: str
+    arg_names: tuple[str, ...] = ("x", "w", "b")  # how describe() names the positional arguments
 
     def describe(self) -> str:
+        names = [*self.arg_names, *(f"args[{i}]" for i in range(len(self.arg_names), len(self.args)))]
         parts = [
-            describe_array(f"args[{i}]", a, values=False) if isinstance(a, np.ndarray) else repr(a)
-            for i, a in enumerate(self.args)
+            describe_array(name, a, values=False) if isinstance(a, np.ndarray) else f"{name}={a!r}"
+            for name, a in zip(names, self.args, strict=False)
         ]
         parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"{', '.join(parts)} must raise {self.error.__name__} ({self.rule})"
