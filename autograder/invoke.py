@@ -19,7 +19,9 @@ import copy
 import importlib.util
 import io
 import os
+import signal
 import sys
+import threading
 import types
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -31,6 +33,8 @@ from autograder import wire
 
 #: Longest exception message kept from a student's code (characters).
 MAX_MESSAGE_CHARS = 300
+#: Wall-clock limit of one in-kernel call of the student's code (seconds); graded cases are tiny.
+CALL_TIMEOUT = 20.0
 
 
 def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -173,19 +177,47 @@ class _ModuleGuard:
 _MISSING = object()
 
 
+class _CallTimedOut(BaseException):
+    """Raised into the student's code by the alarm (a BaseException: ``except Exception`` in the
+    student's code cannot swallow it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` of wall-clock time (SIGALRM; main thread on Unix only,
+    elsewhere no limit: nbgrader's own cell timeout still applies)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if seconds is None or not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _CallTimedOut
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 class LocalInvoker:
     """Runs the student's objects in this process (nbgrader hidden-test cells).
 
-    ``namespace`` maps names to the student's objects, e.g. ``{"conv2d": conv2d}``. Every call gets
-    deep copies of its arguments (so the grader's own inputs cannot be modified), runs with the
-    student's prints captured and warnings silenced, and its result goes through the wire's round
-    trip (plain arrays and scalars only). A profile hook records any call into course_lib or
-    autograder made by the student's code (:attr:`reference_calls`); a result the wire refuses raises
-    :class:`StudentError` with ``type_name == "WireError"``.
+        ``namespace`` maps names to the student's objects, e.g. ``{"conv2d": conv2d}``. Every call gets
+        deep copies of its arguments (so the grader's own inputs cannot be modified), runs with the
+        student's prints captured and warnings silenced, and its result goes through the wire's round
+        trip (plain arrays and scalars only); a call running longer than ``call_timeout`` seconds is
+    interrupted (:class:`StudentTimeout`). A profile hook records any call into course_lib or
+        autograder made by the student's code (:attr:`reference_calls`); a result the wire refuses raises
+        :class:`StudentError` with ``type_name == "WireError"``.
     """
 
-    def __init__(self, namespace: Mapping[str, Any]) -> None:
+    def __init__(self, namespace: Mapping[str, Any], call_timeout: float | None = CALL_TIMEOUT) -> None:
         self.namespace = dict(namespace)
+        self.call_timeout = call_timeout
         self._detector = _ReferenceCallDetector()
         self._guard = _ModuleGuard()
 
@@ -225,9 +257,14 @@ class LocalInvoker:
                 contextlib.redirect_stderr(sink),
                 self._guard.watching(),
                 self._detector.watching(),
+                _time_limit(self.call_timeout),
             ):
                 warnings.simplefilter("ignore")
                 result = func(*call_args, **kwargs)
+        except _CallTimedOut:
+            raise StudentTimeout(
+                "TimeoutError", f"{target} took longer than {self.call_timeout:g} s"
+            ) from None
         except (Exception, SystemExit) as exc:  # the student's code may raise anything
             raise StudentError(type(exc).__name__, str(exc)) from None
         try:

@@ -88,6 +88,7 @@ class _Tally:
     calls: int = 0
     not_implemented: int = 0
     missing: int = 0
+    timed_out: bool = False
     outcomes: dict[tuple[str | None, bytes], tuple[StudentError | None, Any]] = field(default_factory=dict)
     references: dict[bytes, Any] = field(default_factory=dict)
 
@@ -97,6 +98,7 @@ class _Tally:
             self.not_implemented += 1
         if err is not None and err.type_name == "NameError" and repr(grade_id) in err.message:
             self.missing += 1
+        self.timed_out |= isinstance(err, StudentTimeout)
 
 
 @dataclass
@@ -257,21 +259,28 @@ def run_item(item: Item, invoker: Invoker, detect_reference: bool = True) -> Ite
         if flag is not None:
             return _flagged(item, flag)
     tally = _Tally()
-    results = tuple(run_property(item, prop, invoker, tally) for prop in item.properties)
+    results: list[PropResult] = []
+    for prop in item.properties:
+        if tally.timed_out:  # one slow call per item is enough: the rest would time out too
+            results.append(PropResult(prop.name, prop.weight, False, ("not run: an earlier call timed out",)))
+        else:
+            results.append(run_property(item, prop, invoker, tally))
     reference_calls = getattr(invoker, "reference_calls", [])  # recorded by the in-kernel invoker
     if detect_reference and reference_calls:
         return _flagged(item, f"calls {reference_calls[0]}")
     replaced = getattr(invoker, "replaced_attributes", [])  # monkeypatching, undone by the invoker
     if replaced:
         message = f"replaced {', '.join(replaced[:3])} while running: 0 points, flagged for review"
-        return ItemResult(item.grade_id, item.points, results, "flagged", message, flags=("tampering",))
+        return ItemResult(
+            item.grade_id, item.points, tuple(results), "flagged", message, flags=("tampering",)
+        )
     if tally.calls and tally.not_implemented == tally.calls:
         message = f"not implemented yet: {item.grade_id} raises NotImplementedError"
-        return ItemResult(item.grade_id, item.points, results, "not_implemented", message)
+        return ItemResult(item.grade_id, item.points, tuple(results), "not_implemented", message)
     if tally.calls and tally.missing == tally.calls:
         message = f"not found: the submission does not define {item.grade_id}"
-        return ItemResult(item.grade_id, item.points, results, "missing", message)
-    return ItemResult(item.grade_id, item.points, results)
+        return ItemResult(item.grade_id, item.points, tuple(results), "missing", message)
+    return ItemResult(item.grade_id, item.points, tuple(results))
 
 
 def _provenance(item: Item, invoker: Invoker) -> str | None:

@@ -3,12 +3,13 @@ the wire, maps exceptions to StudentError and records reference calls and monkey
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import numpy as np
 import pytest
 
-from autograder.invoke import MAX_MESSAGE_CHARS, LocalInvoker, StudentError, truncate
+from autograder.invoke import MAX_MESSAGE_CHARS, LocalInvoker, StudentError, StudentTimeout, truncate
 
 
 def test_the_student_gets_copies_of_the_inputs() -> None:
@@ -91,3 +92,13 @@ def test_monkeypatches_are_undone_and_recorded() -> None:
     invoker.call("f", (), {})
     assert np.sum is original
     assert invoker.replaced_attributes == ["numpy.sum"]
+
+
+def test_a_slow_call_is_interrupted() -> None:
+    def forever() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # cannot swallow the timeout
+                sum(range(1000))
+
+    with pytest.raises(StudentTimeout, match=r"f took longer than 0\.2 s"):
+        LocalInvoker({"f": forever}, call_timeout=0.2).call("f", (), {})

@@ -81,12 +81,13 @@ class CountingInvoker:
         raise self.error
 
 
-def test_timeout_fails_the_property_without_retrying() -> None:
+def test_a_timeout_ends_the_item_after_one_call() -> None:
     invoker = CountingInvoker(StudentTimeout("TimeoutError", "conv2d took longer than 5 s"))
     result = run_item(ITEMS["conv2d"], invoker)
     assert result.earned == 0
-    assert result.properties[1].lines[1] == "timed out: conv2d took longer than 5 s"
-    assert invoker.calls == len(ITEMS["conv2d"].properties)  # one call per property, no shrinking
+    assert result.properties[0].lines[1] == "timed out: conv2d took longer than 5 s"
+    assert all(p.lines == ("not run: an earlier call timed out",) for p in result.properties[1:])
+    assert invoker.calls == 1
 
 
 def test_missing_name_is_reported_as_missing() -> None:
