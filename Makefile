@@ -56,6 +56,7 @@ test: lint typecheck pytest
 
 demo: setup
 	$(PY) -m course_lib demo
+	$(PY) -m autograder.demo
 
 bench: setup
 	$(PY) -m benchmarks
