@@ -213,7 +213,10 @@ def grade_submission(
     plan = nb.plan(notebook, source)
     notes: list[str] = []
     results: list[ItemResult] = []
-    forbidden = [str(settings.source_notebook.parent), str(settings.out), *settings.forbidden_paths]
+    # every assignment's solutions (source/), the course's git history (which holds them too), the
+    # output folder and the submissions
+    course = settings.source_root
+    forbidden = [str(course / "source"), str(course / ".git"), str(settings.out), *settings.forbidden_paths]
     invoker = SandboxInvoker(
         plan.cells,
         limits=settings.limits,
