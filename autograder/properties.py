@@ -88,12 +88,14 @@ class _Tally:
     calls: int = 0
     not_implemented: int = 0
     missing: int = 0
+    raised: int = 0
     timed_out: bool = False
     outcomes: dict[tuple[str | None, bytes], tuple[StudentError | None, Any]] = field(default_factory=dict)
     references: dict[bytes, Any] = field(default_factory=dict)
 
     def record(self, grade_id: str, err: StudentError | None) -> None:
         self.calls += 1
+        self.raised += err is not None
         if err is not None and err.type_name == "NotImplementedError":
             self.not_implemented += 1
         if err is not None and err.type_name == "NameError" and repr(grade_id) in err.message:
@@ -261,10 +263,19 @@ def run_item(item: Item, invoker: Invoker, detect_reference: bool = True) -> Ite
     tally = _Tally()
     results: list[PropResult] = []
     for prop in item.properties:
-        if tally.timed_out:  # one slow call per item is enough: the rest would time out too
-            results.append(PropResult(prop.name, prop.weight, False, ("not run: an earlier call timed out",)))
+        stub = bool(results) and tally.not_implemented == tally.calls > 0
+        if tally.timed_out or stub:  # one slow call is enough (the rest would time out too); a stub
+            why = "an earlier call timed out" if tally.timed_out else "raises NotImplementedError"
+            results.append(PropResult(prop.name, prop.weight, False, (f"not run: {why}",)))
         else:
             results.append(run_property(item, prop, invoker, tally))
+    if tally.calls and tally.raised == tally.calls:
+        # a function that raises on every call, valid ones included, has not rejected anything
+        never = ("not credited: it raised on every call, valid ones included",)
+        results = [
+            PropResult(r.name, r.weight, False, never) if p.expect == "raises" and r.passed else r
+            for p, r in zip(item.properties, results, strict=True)
+        ]
     reference_calls = getattr(invoker, "reference_calls", [])  # recorded by the in-kernel invoker
     if detect_reference and reference_calls:
         return _flagged(item, f"calls {reference_calls[0]}")
