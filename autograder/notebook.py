@@ -31,11 +31,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
+if TYPE_CHECKING:
+    import nbformat
+
+#: A notebook as its JSON object (``cells``, ``metadata``, ``nbformat``...).
+Notebook = Mapping[str, Any]
+
 
 #: Largest notebook accepted by default (megabytes).
 MAX_NOTEBOOK_MB = 20.0
@@ -91,7 +97,7 @@ class Plan:
     flags: list[str] = field(default_factory=list)
 
 
-def read_notebook(path: str | Path, max_mb: float = MAX_NOTEBOOK_MB) -> nbformat.NotebookNode:
+def read_notebook(path: str | Path, max_mb: float = MAX_NOTEBOOK_MB) -> dict[str, Any]:
     """Read and validate a notebook file; :class:`NotebookError` with a clear message otherwise."""
     path = Path(path)
     try:
@@ -106,8 +112,13 @@ def read_notebook(path: str | Path, max_mb: float = MAX_NOTEBOOK_MB) -> nbformat
     return parse_notebook(data, path.name)
 
 
-def parse_notebook(data: bytes, name: str = "notebook") -> nbformat.NotebookNode:
-    """A validated nbformat-4 notebook from raw bytes (see :func:`read_notebook`)."""
+def parse_notebook(data: bytes, name: str = "notebook") -> dict[str, Any]:
+    """A checked nbformat-4 notebook (its JSON object) from raw bytes (see :func:`read_notebook`).
+
+    Checks what grading relies on -- a list of cells, each with a known ``cell_type``, a ``source``
+    (text or list of lines, joined here) and a ``metadata`` object -- without importing nbformat
+    (whose JSON-schema stack takes seconds to import).
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -118,6 +129,8 @@ def parse_notebook(data: bytes, name: str = "notebook") -> nbformat.NotebookNode
         raw = json.loads(text)
     except ValueError as exc:
         raise NotebookError(f"{name} is not valid JSON ({exc}): the file is damaged, save it again") from None
+    except RecursionError:
+        raise NotebookError(f"{name} is nested too deeply to be a notebook") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("cells", raw.get("worksheets")), list):
         raise NotebookError(f"{name} is JSON but not a Jupyter notebook (no list of cells)")
     version = raw.get("nbformat")
@@ -125,19 +138,38 @@ def parse_notebook(data: bytes, name: str = "notebook") -> nbformat.NotebookNode
         raise NotebookError(
             f"{name} uses nbformat {version!r}; the grader reads nbformat 4 (save it with Jupyter 4 or later)"
         )
-    try:
-        notebook = nbformat.reads(text, as_version=4)
-        nbformat.validate(notebook)
-    except Exception as exc:  # nbformat raises several types for schema problems
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise NotebookError(f"{name} is not a valid notebook: {first[:200]}") from None
-    return notebook
+    for index, cell in enumerate(raw["cells"]):
+        problem = _cell_problem(cell)
+        if problem is not None:
+            raise NotebookError(f"{name} is not a valid notebook: cell {index} {problem}")
+        if isinstance(cell["source"], list):
+            cell["source"] = "".join(cell["source"])
+        cell.setdefault("metadata", {})
+    if not isinstance(raw.get("metadata", {}), dict):
+        raise NotebookError(f"{name} is not a valid notebook: its metadata is not an object")
+    return raw
 
 
-def cells_of(notebook: nbformat.NotebookNode) -> list[Cell]:
+def _cell_problem(cell: Any) -> str | None:
+    if not isinstance(cell, dict):
+        return "is not an object"
+    if cell.get("cell_type") not in ("code", "markdown", "raw"):
+        return f"has an unknown cell_type {cell.get('cell_type')!r}"
+    source = cell.get("source")
+    if not (
+        isinstance(source, str) or (isinstance(source, list) and all(isinstance(x, str) for x in source))
+    ):
+        return "has no source text"
+    meta = cell.get("metadata", {})
+    if not isinstance(meta, dict) or not isinstance(meta.get("nbgrader", {}), dict):
+        return "has metadata that is not an object"
+    return None
+
+
+def cells_of(notebook: Notebook) -> list[Cell]:
     """The notebook's cells with their nbgrader metadata."""
     cells = []
-    for index, cell in enumerate(notebook.cells):
+    for index, cell in enumerate(notebook.get("cells", [])):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         meta = dict(meta) if isinstance(meta, dict) else {}
         source = cell.get("source", "")
@@ -198,7 +230,7 @@ def _kind(cell: Cell) -> str:
     return "other"
 
 
-def plan(submission: nbformat.NotebookNode, source: nbformat.NotebookNode) -> Plan:
+def plan(submission: Notebook, source: Notebook) -> Plan:
     """Decide what runs and what is graded (see the module docstring)."""
     src_cells = cells_of(source)
     sub_cells = cells_of(submission)
@@ -295,7 +327,7 @@ def _edit_description(kind: str, src: Cell, cell: Cell) -> str:
     return f"{what} cell {src.grade_id!r} was edited ({action})"
 
 
-def load_source(path: str | Path) -> nbformat.NotebookNode:
+def load_source(path: str | Path) -> dict[str, Any]:
     """The instructor's source notebook (trusted; errors here are the instructor's to fix)."""
     try:
         return read_notebook(path, max_mb=1000)
@@ -326,7 +358,7 @@ def _replace_solution(source: str, stub: str | None) -> str:
 
 
 def student_copy(
-    source: nbformat.NotebookNode, solutions: str | dict[str, str] = "stub", stub: str = CODE_STUB
+    source: Notebook, solutions: str | dict[str, str] = "stub", stub: str = CODE_STUB
 ) -> nbformat.NotebookNode:
     """What a student hands in, made from the source notebook without nbgrader (tests, benchmarks).
 
@@ -335,6 +367,8 @@ def student_copy(
     solution (markers removed); a dict maps a solution cell's grade_id to the student's whole cell
     text (the other solution cells get the instructor's solution).
     """
+    import nbformat  # tests and benchmarks only: grading itself never imports nbformat
+
     copy = nbformat.from_dict(json.loads(json.dumps(source)))
     for cell in copy.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
