@@ -164,7 +164,8 @@ def main() -> None:
     n_all = sum(r[1] for r in rows)
     our_all, their_all = sum(r[2] for r in rows), sum(r[3] for r in rows)
     print(
-        f"{'all':22s}{n_all:10d}{our_all:14.1f}{n_all / our_all:8.2f}{their_all:12.1f}{n_all / their_all:8.2f}"
+        f"{'all':22s}{n_all:10d}{our_all:14.1f}{n_all / our_all:8.2f}"
+        f"{their_all:12.1f}{n_all / their_all:8.2f}"
         f"{their_all / our_all:8.1f}{statistics.median(all_per):13.2f}"
     )
     print("targets: ratio >= 5x, median <= 2 s per notebook")
