@@ -4,7 +4,8 @@
 notebooks, folders of notebooks or an nbgrader course (``submitted/STUDENT/ASSIGNMENT/``) in the
 sandbox; ``gradescope-bundle ASSIGNMENT --out FILE.zip`` builds a Gradescope autograder;
 ``release`` regenerates ``release/`` from ``source/`` (see :mod:`autograder.release`).
-Exit status: 0 when grading ran (whatever the students scored), 2 for a usage error.
+Exit status: 0 when grading ran (whatever the students scored), 1 when the results cannot be
+written, 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -122,9 +123,13 @@ def _grade_with(args: argparse.Namespace, source_root: Path, zygotes: list[Zygot
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    totals = grade.grade_batch(
-        subs, settings, jobs=args.jobs, force=args.force, quiet=args.quiet, zygotes=zygotes
-    )
+    try:
+        totals = grade.grade_batch(
+            subs, settings, jobs=args.jobs, force=args.force, quiet=args.quiet, zygotes=zygotes
+        )
+    except OSError as exc:  # e.g. an unwritable or full output folder: finished results stay on disk
+        print(f"error: cannot write the results in {settings.out}: {exc}", file=sys.stderr)
+        return 1
     print(f"graded {len(totals)} submission(s) of {args.assignment} -> {settings.out / 'grades.csv'}")
     return 0
 

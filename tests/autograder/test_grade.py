@@ -184,6 +184,10 @@ def test_command_line_grades_and_reports_usage_errors(
     empty.mkdir()
     assert main(["grade", str(empty), "--assignment", ASSIGNMENT, "--quiet"]) == 2
     assert "no notebooks found" in capsys.readouterr().err
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the output folder should be")
+    assert main([*argv[:5], str(blocked / "out"), "--jobs", "1", "--quiet"]) == 1
+    assert "cannot write the results" in capsys.readouterr().err
 
 
 def test_atomic_write_replaces_whole_files(tmp_path: Path) -> None:
