@@ -1,0 +1,103 @@
+"""Grading for the hardening tests: small limits, a private temporary folder, records without timings.
+
+Runaway cases end fast because the limits here are small (1 s per call, 2 s per cell, a 0.5 s grace
+before a kill). ``tempfile.tempdir`` points into the test's own folder while grading, so the test can
+check that the grader left no temporary folder behind; the forked grading processes inherit it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder import grade, sandbox
+from autograder.sandbox import Limits, Zygote
+
+#: Limits of every hardening test: small, so that hostile submissions end within seconds.
+LIMITS = Limits(
+    cpu_seconds=20,
+    memory_mb=512,
+    max_processes=8,
+    file_size_mb=4,
+    call_timeout=1.0,
+    cell_timeout=2.0,
+    submission_timeout=30.0,
+)
+GRACE_SECONDS = 0.5
+#: Fields of a grading record that are timings (everything else must be reproducible).
+TIMING_FIELDS = ("seconds", "execution_time")
+
+
+@contextlib.contextmanager
+def hardened(tmp: Path) -> Iterator[Path]:
+    """Short grace before kills and a private temporary folder (yielded) while grading."""
+    folder = tmp / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sandbox, "GRACE_SECONDS", GRACE_SECONDS)
+        patch.setattr(tempfile, "tempdir", str(folder))
+        yield folder
+
+
+def settings(assignment: str, out: Path, forbidden: Sequence[Path] = ()) -> grade.Settings:
+    return grade.Settings(
+        assignment, out=out, limits=LIMITS, forbidden_paths=tuple(str(p) for p in forbidden)
+    )
+
+
+def grade_folder(
+    folder: Path, assignment: str, out: Path, jobs: int = 2, zygotes: Sequence[Zygote] | None = None
+) -> dict[str, float]:
+    """Grade every notebook in ``folder`` as one batch (submissions are refused to the sandbox)."""
+    subs = grade.find_submissions([folder], assignment)
+    return grade.grade_batch(
+        subs, settings(assignment, out, [folder]), jobs=jobs, quiet=True, zygotes=zygotes
+    )
+
+
+def record(out: Path, student: str) -> dict[str, Any]:
+    """``grading.json`` of ``student`` without its timing and its name."""
+    data: dict[str, Any] = json.loads((out / student / grade.RECORD).read_text(encoding="utf-8"))
+    for key in (*TIMING_FIELDS, "student"):
+        data.pop(key, None)
+    return data
+
+
+def results(out: Path, student: str) -> dict[str, Any]:
+    """``results.json`` (Gradescope) of ``student`` without timings."""
+    data: dict[str, Any] = json.loads((out / student / "results.json").read_text(encoding="utf-8"))
+    for key in TIMING_FIELDS:
+        data.pop(key, None)
+    return data
+
+
+def descendants(pid: int) -> list[int]:
+    """Live processes below ``pid`` (children, grandchildren, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def zygote_pid(zygote: Zygote) -> int:
+    return int(zygote._proc.pid)

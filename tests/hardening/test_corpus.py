@@ -1,0 +1,147 @@
+"""The hostile and broken corpus (tests/hardening/corpus.py) graded in one batch with two jobs.
+
+For every case: a score within the expected bounds, the expected message and flag in its record,
+bounded files and time. For the batch: nothing left behind (processes, temporary folders, partial
+files), nothing escaped (the output folder, the network, the grader's environment), and the controls
+score exactly what they score when graded alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from autograder import grade
+from autograder import notebook as nb
+from autograder.sandbox import start_zygotes
+from tests.hardening import corpus as C
+from tests.hardening.grading import LIMITS, descendants, grade_folder, hardened, record, zygote_pid
+
+SECRET = "hardening-secret-5f1c9e"
+#: Longest results.json accepted: feedback is bounded whatever the submission prints or raises.
+MAX_RESULTS_BYTES = 64 * 1024
+
+
+@dataclasses.dataclass
+class Batch:
+    out: Path
+    subs: Path
+    paths: dict[str, Path]
+    seconds: float
+    leftover_processes: list[int]
+    leftover_temp: list[str]
+    connections: int
+
+
+def max_points(assignment: str) -> dict[str, float]:
+    source = nb.load_source(grade.COURSE_ROOT / "source" / assignment / f"{assignment}.ipynb")
+    return dict(nb.plan(source, source).items)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
+    root = tmp_path_factory.mktemp("corpus")
+    server = socket.create_server(("127.0.0.1", 0))
+    server.setblocking(False)
+    out = root / "out"
+    context = C.Context(grade.COURSE_ROOT, out, server.getsockname()[1], SECRET)
+    cases = list(C.CASES.values())
+    paths = C.write_corpus(cases, root / "subs", context)
+    start = time.monotonic()
+    with hardened(root) as tmp, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HARDENING_SECRET", SECRET)
+        leftovers: list[int] = []
+        for assignment in sorted({c.assignment for c in cases}):
+            zygotes = start_zygotes(grade.COURSE_ROOT / "source" / assignment / f"{assignment}.ipynb", 2)
+            try:
+                grade_folder(root / "subs" / assignment, assignment, out, jobs=2, zygotes=zygotes)
+                time.sleep(0.5)  # the zygotes reap orphans every 0.2 s
+                leftovers += [p for z in zygotes for p in descendants(zygote_pid(z))]
+            finally:
+                for zygote in zygotes:
+                    zygote.close()
+        seconds = time.monotonic() - start
+        temp = sorted(os.listdir(tmp))
+    try:
+        server.accept()
+        connections = 1
+    except BlockingIOError:
+        connections = 0
+    server.close()
+    yield Batch(out, root / "subs", paths, seconds, leftovers, temp, connections)
+
+
+def test_the_corpus_covers_every_kind_of_hostile_submission() -> None:
+    assert len(C.CORPUS) >= 40
+    by_category = {category: [c for c in C.CORPUS if c.category == category] for category in
+                   ("runaway", "exit", "flood", "cheat", "broken", "wrong")}  # fmt: skip
+    assert all(len(cases) >= 4 for cases in by_category.values()), {k: len(v) for k, v in by_category.items()}
+    points = max_points(C.ARITHMETIC)
+    for cheat in by_category["cheat"]:  # a cheat costs the points it aims at, or is flagged or refused
+        loses = any(high < points[g] for g, (_, high) in cheat.outcome.scores.items())
+        assert loses or cheat.outcome.flag or cheat.outcome.message.startswith("refused"), cheat.name
+
+
+@pytest.mark.parametrize("name", sorted(C.CASES))
+def test_each_case_gets_the_expected_score_message_and_flags(batch: Batch, name: str) -> None:
+    case = C.CASES[name]
+    folder = batch.out / name
+    data = json.loads((folder / grade.RECORD).read_text())
+    gradescope = (folder / "results.json").read_text()
+    assert len(gradescope.encode()) < MAX_RESULTS_BYTES
+    assert (folder / "feedback.md").is_file() and (folder / "feedback.html").is_file()
+    points = max_points(case.assignment)
+    earned = {item["grade_id"]: item["earned"] for item in data["items"]}
+    assert list(earned) == list(points)  # grade_ids and points from the source, never the submission
+    assert data["max_total"] == sum(points.values())
+    for grade_id, possible in points.items():
+        low, high = case.outcome.scores.get(
+            grade_id,
+            {"full": (possible, possible), "zero": (0.0, 0.0), "any": (0.0, possible)}[case.outcome.others],
+        )
+        assert low <= earned[grade_id] <= high, (grade_id, earned[grade_id], (low, high))
+    text = json.loads(gradescope)
+    readable = "\n".join([text.get("output", ""), *(t["output"] for t in text["tests"])]).lower()
+    assert case.outcome.message.lower() in readable
+    assert case.outcome.flag.lower() in "\n".join(data["flags"]).lower()
+    if case.outcome.flag:
+        assert "flagged for review" in readable
+    # never past its limits: the worst case here is a few timeouts, each followed by a restart
+    assert data["seconds"] < LIMITS.submission_timeout
+
+
+def test_the_batch_leaves_no_process_temporary_folder_or_partial_file(batch: Batch) -> None:
+    assert batch.leftover_processes == []
+    assert batch.leftover_temp == []
+    assert not [p for p in batch.out.rglob("*") if p.name.endswith(".tmp")]
+    expected = {c.name for c in C.CASES.values()}
+    assert {p.name for p in batch.out.iterdir() if p.is_dir()} == expected  # no "intruder" folder
+
+
+def test_nothing_escapes_the_sandbox(batch: Batch) -> None:
+    assert batch.connections == 0  # the network case reached no server on this machine
+    for path in batch.out.rglob("*"):
+        if path.is_file():
+            assert SECRET not in path.read_text(errors="replace"), path
+    control = json.loads((batch.out / "control_solution" / "results.json").read_text())
+    assert control["score"] == control["max_score"] == sum(max_points(C.ARITHMETIC).values())
+    grades = (batch.out / "grades.csv").read_text()
+    assert "1000" not in grades
+
+
+def test_controls_score_in_the_hostile_batch_exactly_as_alone(batch: Batch, tmp_path: Path) -> None:
+    for name in ("control_solution", "control_stub", "control_backprop", "right_then_wrong"):
+        case = C.CASES[name]
+        alone = tmp_path / name
+        alone.mkdir()
+        (alone / f"{name}.ipynb").write_bytes(batch.paths[name].read_bytes())
+        with hardened(tmp_path / f"{name}-tmp"):
+            grade_folder(alone, case.assignment, tmp_path / f"{name}-out", jobs=1)
+        assert record(tmp_path / f"{name}-out", name) == record(batch.out, name)

@@ -1,0 +1,201 @@
+"""Faults around a batch: a worker killed mid-grade, the grader killed and restarted, an output folder
+that cannot be written or fills up. Grades are records: none may be lost, half written or regraded."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import grade
+from autograder import notebook as nb
+from autograder.__main__ import main
+from autograder.demo import Student, submission
+from autograder.sandbox import start_zygotes
+from tests.hardening.grading import LIMITS, descendants, grade_folder, hardened, zygote_pid
+
+ASSIGNMENT = "conv_arithmetic"
+SOURCE = grade.COURSE_ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+FULL = sum(points for _, points in nb.plan(nb.load_source(SOURCE), nb.load_source(SOURCE)).items)
+BUGGY = Student("buggy", edits=(("output_size", "- extent) // stride + 1", "- extent) / stride + 1"),))
+
+
+def write(folder: Path, name: str, student: Student, pause: float = 0.0) -> Path:
+    """A submission; ``pause`` adds a cell that sleeps (to keep a batch busy for a while)."""
+    notebook = submission(ASSIGNMENT, student)
+    if pause:
+        notebook.cells.insert(2, nbformat.v4.new_code_cell(f"import time\ntime.sleep({pause})"))
+        for cell in notebook.cells:
+            cell.pop("id", None)
+        notebook.nbformat_minor = 4
+    path = folder / f"{name}.ipynb"
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
+
+
+def finished(out: Path) -> dict[str, float]:
+    """``{student: total}`` of every complete record; fails on any half-written result file."""
+    totals = {}
+    for folder in sorted(p for p in out.iterdir() if p.is_dir()):
+        for name in ("results.json", grade.RECORD):
+            if (folder / name).exists():
+                json.loads((folder / name).read_text())  # complete JSON, never a fragment
+        if (folder / grade.RECORD).exists():
+            assert (folder / "results.json").is_file()  # the record is written last
+            totals[folder.name] = json.loads((folder / grade.RECORD).read_text())["total"]
+    return totals
+
+
+def test_a_worker_killed_mid_grade_costs_nothing_and_is_reported(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    write(subs, "victim", Student("victim"), pause=1.5)
+    with hardened(tmp_path) as tmp:
+        zygotes = start_zygotes(SOURCE, 1)
+        killed: list[int] = []
+
+        def killer() -> None:  # SIGKILL the first worker once it sits in the sleeping cell
+            deadline = time.monotonic() + 60
+            while not killed and time.monotonic() < deadline:
+                workers = descendants(zygote_pid(zygotes[0]))
+                if workers:
+                    time.sleep(0.8)
+                    os.kill(workers[0], signal.SIGKILL)
+                    killed.append(workers[0])
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=killer)
+        thread.start()
+        try:
+            totals = grade_folder(subs, ASSIGNMENT, tmp_path / "out", jobs=1, zygotes=zygotes)
+        finally:
+            thread.join()
+            for zygote in zygotes:
+                zygote.close()
+        assert os.listdir(tmp) == []
+    assert killed
+    assert totals == {"victim": FULL}  # the killed cell is skipped, the worker restarted
+    notes = json.loads((tmp_path / "out" / "victim" / grade.RECORD).read_text())["notes"]
+    assert any("SIGKILL" in note for note in notes), notes
+
+
+def run_cli(subs: Path, out: Path, tmp: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "autograder", "grade", str(subs), "--assignment", ASSIGNMENT,
+               "--out", str(out), "--jobs", "2", "--quiet", "--call-timeout", str(LIMITS.call_timeout),
+               "--cell-timeout", "5"]  # fmt: skip
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.Popen(
+        command, cwd=grade.COURSE_ROOT, env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def processes_using(folder: Path) -> list[int]:
+    """Live processes whose working directory or environment mentions ``folder``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        if cwd.startswith(str(folder)) or str(folder).encode() in environ:
+            found.append(int(entry))
+    return found
+
+
+def test_an_interrupted_batch_restarts_without_regrading_or_half_written_files(tmp_path: Path) -> None:
+    subs, out, tmp = tmp_path / "subs", tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    expected = {}
+    for i in range(8):
+        student = (Student(f"s{i}"), Student(f"s{i}", stub=True), BUGGY)[i % 3]
+        write(subs, f"s{i}", student, pause=0.6)
+        expected[f"s{i}"] = (FULL, 0.0, None)[i % 3]
+    proc = run_cli(subs, out, tmp)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.glob("*/grading.json"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole grader, no clean-up
+    proc.wait()
+    first = finished(out)
+    assert 2 <= len(first) < 8
+    stamps = {s: (out / s / grade.RECORD).stat().st_mtime_ns for s in first}
+    deadline = time.monotonic() + 10  # orphaned zygotes and workers notice and exit
+    while processes_using(tmp) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_using(tmp) == []
+
+    restart = run_cli(subs, out, tmp)
+    stdout, stderr = restart.communicate(timeout=300)
+    assert restart.returncode == 0, stderr.decode()
+    assert "graded 8 submission(s)" in stdout.decode()
+    totals = finished(out)
+    assert set(totals) == set(expected)
+    for student, total in expected.items():
+        if total is None:
+            assert 0 < totals[student] < FULL
+        else:
+            assert totals[student] == total
+    assert {s: (out / s / grade.RECORD).stat().st_mtime_ns for s in first} == stamps  # not regraded
+    rows = (out / "grades.csv").read_text().splitlines()
+    assert len(rows) == 1 + 8
+
+
+def test_an_unwritable_output_folder_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    subs = tmp_path / "subs"
+    write(subs, "alice", Student("alice"))
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the output folder should be")
+    argv = ["grade", str(subs), "--assignment", ASSIGNMENT, "--jobs", "1", "--quiet"]
+    with hardened(tmp_path):
+        assert main([*argv, "--out", str(blocker / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(blocker) in err and "Traceback" not in err
+    assert (subs / "alice.ipynb").is_file()
+
+
+def test_a_full_output_folder_stops_cleanly_and_a_rerun_completes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for i, student in enumerate((Student("a"), BUGGY, Student("c", stub=True), Student("d"))):
+        write(subs, f"s{i}", student)
+    real_fsync = os.fsync
+    writes = {"left": 6}  # room for the first submission's four files and a bit: then the disk is full
+
+    def fsync(fd: int) -> None:
+        if writes["left"] <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        writes["left"] -= 1
+        real_fsync(fd)
+
+    argv = ["grade", str(subs), "--assignment", ASSIGNMENT, "--jobs", "1", "--quiet", "--out", str(out)]
+    with hardened(tmp_path) as tmp:
+        monkeypatch.setattr(os, "fsync", fsync)
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "No space left on device" in err and "Traceback" not in err
+        first = finished(out)
+        assert list(first) == ["s0"]
+        assert not [p for p in out.rglob("*") if p.is_file() and p.name.endswith(".tmp")]
+        stamp = (out / "s0" / grade.RECORD).stat().st_mtime_ns
+        monkeypatch.setattr(os, "fsync", real_fsync)
+        assert main(argv) == 0
+        assert os.listdir(tmp) == []
+    totals = finished(out)
+    assert totals["s0"] == totals["s3"] == FULL and totals["s2"] == 0 and 0 < totals["s1"] < FULL
+    assert (out / "s0" / grade.RECORD).stat().st_mtime_ns == stamp
