@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,6 +18,9 @@ import pytest
 
 from autograder import grade, sandbox
 from autograder.sandbox import Limits, Zygote
+from benchmarks.bench_hardening import descendants
+
+__all__ = ["descendants"]
 
 #: Limits of every hardening test: small, so that hostile submissions end within seconds.
 LIMITS = Limits(
@@ -76,27 +78,6 @@ def results(out: Path, student: str) -> dict[str, Any]:
     for key in TIMING_FIELDS:
         data.pop(key, None)
     return data
-
-
-def descendants(pid: int) -> list[int]:
-    """Live processes below ``pid`` (children, grandchildren, ...), from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def zygote_pid(zygote: Zygote) -> int:

@@ -21,6 +21,7 @@ from autograder import notebook as nb
 from autograder.__main__ import main
 from autograder.demo import Student, submission
 from autograder.sandbox import start_zygotes
+from benchmarks.bench_hardening import processes_using
 from tests.hardening.grading import LIMITS, descendants, grade_folder, hardened, zygote_pid
 
 ASSIGNMENT = "conv_arithmetic"
@@ -97,22 +98,6 @@ def run_cli(subs: Path, out: Path, tmp: Path) -> subprocess.Popen[bytes]:
         command, cwd=grade.COURSE_ROOT, env=env, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-
-
-def processes_using(folder: Path) -> list[int]:
-    """Live processes whose working directory or environment mentions ``folder``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-        except OSError:
-            continue
-        if cwd.startswith(str(folder)) or str(folder).encode() in environ:
-            found.append(int(entry))
-    return found
 
 
 def test_an_interrupted_batch_restarts_without_regrading_or_half_written_files(tmp_path: Path) -> None:
