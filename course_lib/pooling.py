@@ -75,17 +75,26 @@ def maxpool2d_backward(dout: Array, x: Array, kernel_size: int = 2, stride: int 
 
 def _route_tiled(dout: Array, x: Array, best: Array, k: int) -> Array | None:
     """maxpool2d_backward when the stride equals the kernel (windows tile the input, no overlap):
-    view ``x`` as ``(N, C, H_out, K, W_out, K)`` tiles and send each ``dout`` to the entry equal to its
-    tile's max. Returns None when some tile holds its max twice (the caller then applies the
-    first-maximum rule)."""
-    n, c, h_out, w_out = best.shape
-    tiles = x[:, :, : h_out * k, : w_out * k].reshape(n, c, h_out, k, w_out, k)  # (N, C, Ho, K, Wo, K)
-    is_max = tiles == best[:, :, :, None, :, None]  # (N, C, Ho, K, Wo, K)
+    blow every tile's max and upstream gradient up to the tile's K x K pixels and keep the gradient
+    where ``x`` equals the max -- whole contiguous arrays, no per-offset slices. Returns None when some
+    tile holds its max twice (the caller then applies the first-maximum rule)."""
+    h_out, w_out = best.shape[2:]
+    tiled = x[:, :, : h_out * k, : w_out * k]  # (N, C, Ho*K, Wo*K): rows/columns past the last tile dropped
+    is_max = tiled == _upsample(best, k)  # (N, C, Ho*K, Wo*K)
     if np.count_nonzero(is_max) != best.size:
         return None
-    dx = np.zeros_like(x)  # (N, C, H, W); rows/columns past the last tile get no gradient
-    dx[:, :, : h_out * k, : w_out * k] = (is_max * dout[:, :, :, None, :, None]).reshape(n, c, h_out * k, -1)
+    routed = _upsample(dout, k)  # (N, C, Ho*K, Wo*K)
+    routed *= is_max
+    if tiled.shape == x.shape:
+        return routed
+    dx = np.zeros_like(x)  # (N, C, H, W): the dropped rows/columns get no gradient
+    dx[:, :, : h_out * k, : w_out * k] = routed
     return dx
+
+
+def _upsample(a: Array, k: int) -> Array:
+    """Repeat every pixel of ``a`` as a K x K block: (N, C, Ho, Wo) -> (N, C, Ho*K, Wo*K)."""
+    return np.repeat(np.repeat(a, k, axis=2), k, axis=3)
 
 
 def avgpool2d(x: Array, kernel_size: int = 2, stride: int | None = None) -> Array:
