@@ -383,17 +383,17 @@ def feedback_and_export(root: Path, assignments: Sequence[str]) -> list[str]:
 
 def table(rows: Sequence[Row]) -> str:
     """The side-by-side table printed by the demo."""
-    lines = [
-        f"{'assignment':<20} {'student':<7} {'nbgrader':>10} {'standalone':>10}  {'lost points on':<28} bug",
-        "-" * 118,
-    ]
+    width = max([len("assignment"), *(len(row.assignment) for row in rows)])
+    header = f"{'assignment':<{width}} {'student':<7} {'nbgrader':>9} {'standalone':>10}  "
+    header += f"{'lost points on':<20} bug"
+    lines = [header, "-" * (len(header) + 50)]
     for row in rows:
         nbg = f"{row.total('nbgrader'):g}/{row.max_total:g}"
         std = f"{row.total('standalone'):g}/{row.max_total:g}"
         lost = ", ".join(row.lost) if not row.student.stub else "(everything)"
         flag = f"  <-- {'; '.join(row.problems)}" if row.problems else ""
         lines.append(
-            f"{row.assignment:<20} {row.student.name:<7} {nbg:>10} {std:>10}  {lost:<28} "
+            f"{row.assignment:<{width}} {row.student.name:<7} {nbg:>9} {std:>10}  {lost:<20} "
             f"{row.student.bug}{flag}"
         )
     return "\n".join(lines)
