@@ -6,7 +6,7 @@ fast), plus the ratio of CPU time (all threads), which moves less when other job
 Rows: forward and backward of the convolution on course-sized shapes (N=64, C 32 -> 64, 14x14, k = 3
 and 5, "same" padding), max pooling forward and backward, and the speed-up of the vectorized conv2d
 over the loop version.
-torch gets 2 threads; numpy's BLAS uses the same 2 cores.
+torch gets 2 threads (``BENCH_THREADS``); numpy's BLAS uses the same 2 cores.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from course_lib.conv import conv2d, conv2d_naive
 from course_lib.layers import conv2d_backward
 from course_lib.pooling import maxpool2d, maxpool2d_backward
 
-THREADS = 2
+# torch's threads; numpy's BLAS threads are fixed when it loads, so for a one-core comparison run
+# ``OPENBLAS_NUM_THREADS=1 BENCH_THREADS=1 python -m benchmarks numpy``.
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 
 
 class Timing(NamedTuple):
