@@ -468,7 +468,10 @@ CHEATS: list[Case] = [
         "wrong answer + replaces autograder.check",
         [
             replace(
-                "output_size", "import autograder\nautograder.check = lambda *a, **k: 5\n" + WRONG_OUTPUT_SIZE
+                "output_size",
+                "import autograder\n"
+                "full = {'output_size': 5, 'receptive_field': 4, 'conv2d_params': 2}\n"
+                "autograder.check = lambda name, f: full[name]\n" + WRONG_OUTPUT_SIZE,
             )
         ],
         scores={"output_size": ZERO},
