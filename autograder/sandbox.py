@@ -355,6 +355,7 @@ class _Worker:
         self.frames: list[tuple[dict[str, Any], list[bytes]]] = []
         self.exit_code: int | None = None
         self.closed = False
+        self.serial = 0
         os.set_blocking(req_w, False)
 
     def _drain_output(self) -> bool:
@@ -372,8 +373,17 @@ class _Worker:
     def exchange(
         self, header: dict[str, Any], blobs: Sequence[bytes], timeout: float
     ) -> tuple[dict[str, Any], list[bytes]]:
-        """Send one request frame and wait up to ``timeout`` seconds for the answer frame."""
-        return self.send_and_receive(wire.frame_bytes(header, blobs), timeout)
+        """Send one request frame and wait up to ``timeout`` seconds for the answer frame.
+
+        Requests carry a serial ``id`` that the answer must echo: a frame forged by the student's
+        code (written to the worker's answer pipe) breaks the sequence and ends the worker."""
+        self.serial += 1
+        reply, out_blobs = self.send_and_receive(
+            wire.frame_bytes({**header, "id": self.serial}, blobs), timeout
+        )
+        if reply.get("id") != self.serial or self.frames:
+            raise WorkerLost("the worker's answers are out of sequence (a forged or extra frame)")
+        return reply, out_blobs
 
     def send_and_receive(self, data: bytes, timeout: float) -> tuple[dict[str, Any], list[bytes]]:
         deadline = time.monotonic() + timeout

@@ -246,3 +246,29 @@ def test_zygote_is_usable_from_a_forked_grading_process(zygote: Zygote) -> None:
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+FORGER = """
+import os, stat
+def forge():
+    frame = {frame!r}
+    for fd in range(3, 64):
+        try:
+            if fd > 2 and stat.S_ISFIFO(os.fstat(fd).st_mode):
+                os.write(fd, frame)
+        except OSError:
+            pass
+    return 1
+def honest():
+    return 2
+"""
+
+
+def test_a_frame_forged_by_the_student_breaks_the_sequence_and_is_not_believed(zygote: Zygote) -> None:
+    from autograder import wire
+
+    forged = wire.frame_bytes({"ok": True, "value": ["i", 42], "id": 10**6})
+    with run(zygote, [FORGER.format(frame=forged)]) as invoker:
+        with pytest.raises(StudentError, match="out of sequence"):
+            invoker.call("forge", (), {})
+        assert invoker.call("honest", (), {}) == 2
