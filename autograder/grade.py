@@ -80,7 +80,12 @@ class Settings:
 
 @dataclasses.dataclass
 class Graded:
-    """The outcome of one submission (what ``grading.json`` holds)."""
+    """The outcome of one submission (what ``grading.json`` holds).
+
+    ``notes`` (cell errors, refused actions) and ``flags`` are shown to the student; ``events`` (worker
+    restarts, kills) and ``seconds`` are diagnostics for the instructor that may vary with the
+    machine's load, so they stay out of ``results.json`` and the feedback files.
+    """
 
     student: str
     assignment: str
@@ -88,6 +93,7 @@ class Graded:
     notes: list[str]
     flags: list[str]
     seconds: float
+    events: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def total(self) -> float:
@@ -103,6 +109,7 @@ class Graded:
             "notes": self.notes,
             "flags": self.flags,
             "seconds": round(self.seconds, 3),
+            "events": self.events,
         }
 
     @classmethod
@@ -114,6 +121,7 @@ class Graded:
             notes=[str(n) for n in data.get("notes", [])],
             flags=[str(f) for f in data.get("flags", [])],
             seconds=float(data.get("seconds", 0.0)),
+            events=[str(e) for e in data.get("events", [])],
         )
 
 
@@ -237,15 +245,15 @@ def grade_submission(
     finally:
         invoker.close()
     notes += [f"refused in the sandbox: tried to {a}" for a in invoker.attempts]
-    notes += [f"sandbox: {e}" for e in invoker.events]
     flags = list(plan.flags)
     if any(
         a.startswith("import ") and a.split()[1].split(".")[0] in ("course_lib", "autograder")
         for a in invoker.attempts
     ):
         flags.append("tried to import the course's reference library or the grader")
+    seconds = time.monotonic() - start
     return Graded(
-        sub.student, settings.assignment, results, notes[:MAX_NOTES], flags, time.monotonic() - start
+        sub.student, settings.assignment, results, notes[:MAX_NOTES], flags, seconds, invoker.events
     )
 
 
