@@ -203,11 +203,11 @@ def repeat_records(folder: Path, names: Sequence[str], repeats: int, jobs: int =
 
 
 def outcome_text(out: Path, student: str) -> str:
-    """Everything graded for ``student`` except timings, with the student's name replaced."""
+    """Everything graded for ``student`` except timings and diagnostics, the student's name replaced."""
     record = json.loads((out / student / "grading.json").read_text())
     results = json.loads((out / student / "results.json").read_text())
     for data in (record, results):
-        for key in ("seconds", "execution_time"):
+        for key in ("seconds", "execution_time", "events"):  # timings and load-dependent diagnostics
             data.pop(key, None)
     feedback = [(out / student / name).read_text() for name in ("feedback.md", "feedback.html")]
     return json.dumps([record, results, feedback], sort_keys=True).replace(student, "STUDENT")
