@@ -19,13 +19,17 @@ same score and the same text. Shrinking is bounded by a number of student calls 
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
+import tempfile
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from autograder.compare import Tolerance, compare, describe_value
 from autograder.invoke import Invoker, StudentError, StudentTimeout, truncate
@@ -34,6 +38,11 @@ from autograder.strategies import describe_array
 
 if TYPE_CHECKING:
     from autograder.items import Call, Item, Prop
+
+# Hypothesis keeps a cache folder (``.hypothesis/``) in the working directory even with no example
+# database; in a student's notebook folder that is litter, so grading keeps it in the temp directory.
+if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / f"autograder-hypothesis-{os.getuid()}")
 
 #: Most student calls spent on shrinking one failing property.
 SHRINK_CALLS = 60

@@ -29,7 +29,7 @@ class PropResult:
     @property
     def earned(self) -> float:
         """Points earned: the weight when passed, else 0."""
-        return self.weight if self.passed else 0.0
+        return float(self.weight) if self.passed else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "weight": self.weight, "passed": self.passed, "lines": list(self.lines)}
@@ -59,7 +59,7 @@ class ItemResult:
         """Points earned: the passed properties' weights, or 0 unless the status is ``graded``."""
         if self.status != "graded":
             return 0.0
-        return round(sum(p.earned for p in self.properties), 6)
+        return float(round(sum(p.earned for p in self.properties), 6))
 
     @property
     def flagged(self) -> bool:
