@@ -545,16 +545,13 @@ class SandboxInvoker:
         while position < len(self.cells) and self._ensure_worker(replay_until=position):
             index, source = self.cells[position]
             try:
-                reply = self._request(
-                    {"op": "run_cell", "source": source, "index": index, "timeout": self.limits.cell_timeout},
-                    [],
-                    self.limits.cell_timeout,
-                )
+                reply = self._run_cell(index, source)
                 error = reply.get("error")
                 self.outcomes[index] = CellOutcome(
-                    index, None if error is None else (str(error["type"]), str(error["message"])), 0.0
+                    index,
+                    None if error is None else (str(error["type"]), str(error["message"])),
+                    float(reply.get("seconds", 0.0)),
                 )
-                self.outcomes[index].seconds = float(reply.get("seconds", 0.0))
             except WorkerLost as lost:
                 what = "ran past its time limit" if lost.timeout else str(lost)
                 self.outcomes[index] = CellOutcome(
@@ -625,21 +622,16 @@ class SandboxInvoker:
             self._spawn()
             for index, source in self.cells[:replay_until]:
                 if index not in self._skip:
-                    self._request(
-                        {
-                            "op": "run_cell",
-                            "source": source,
-                            "index": index,
-                            "timeout": self.limits.cell_timeout,
-                        },
-                        [],
-                        self.limits.cell_timeout,
-                    )
+                    self._run_cell(index, source)
         except WorkerLost as lost:
             self.events.append(f"worker could not be (re)started: {lost}")
             self._lose_worker()
             return False
         return True
+
+    def _run_cell(self, index: int, source: str) -> dict[str, Any]:
+        header = {"op": "run_cell", "source": source, "index": index, "timeout": self.limits.cell_timeout}
+        return self._request(header, [], self.limits.cell_timeout)
 
     def _remaining(self) -> float:
         return self._deadline - time.monotonic()
