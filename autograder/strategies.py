@@ -527,3 +527,26 @@ def classifier_params(
     """One weight dict for ``shapes`` (e.g. ``TinyCNN().param_shapes``), each array a ``seeded_arrays``
     draw: values are fine-grained multiples of ``step``, so ties in TinyCNN's max pool are unlikely."""
     return st.fixed_dictionaries({name: seeded_arrays(shape, bound, step) for name, shape in shapes.items()})
+
+
+# ------------------------------------------------------------------ wire: values that cross the sandbox
+WIRE_DTYPES = (np.float64, np.float32, np.int64, np.uint8, np.bool_, np.complex128)
+
+
+def wire_values() -> st.SearchStrategy[Any]:
+    """Plain data as student functions return it (``autograder.wire``): None, bools, ints, floats
+    (NaN and infinities included), short strings, arrays of the wire's dtypes (0-d to 3-d), and
+    lists, tuples and dicts (str or int keys) of those."""
+    scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+    arrays = hnp.arrays(
+        dtype=st.sampled_from(WIRE_DTYPES), shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=3)
+    )
+    return st.recursive(
+        scalars | arrays,
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.lists(inner, max_size=3).map(tuple)
+            | st.dictionaries(st.text(max_size=3) | st.integers(), inner, max_size=3)
+        ),
+        max_leaves=10,
+    )

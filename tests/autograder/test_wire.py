@@ -10,25 +10,11 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from autograder import wire
+from autograder.strategies import wire_values
 
-scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
-arrays = hnp.arrays(
-    dtype=st.sampled_from([np.float64, np.float32, np.int64, np.uint8, np.bool_, np.complex128]),
-    shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=3),
-)
-values = st.recursive(
-    scalars | arrays,
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.lists(inner, max_size=3).map(tuple)
-        | st.dictionaries(st.text(max_size=3) | st.integers(), inner, max_size=3)
-    ),
-    max_leaves=10,
-)
+values = wire_values()
 
 
 def assert_same(a: object, b: object) -> None:
