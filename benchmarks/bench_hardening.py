@@ -29,6 +29,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Hypothesis's cache folder, one per user in the temp directory, reused by every run
+#: (autograder.properties): not a leftover of one batch.
+HYPOTHESIS_CACHE = "autograder-hypothesis-"
 ASSIGNMENT = "conv_arithmetic"
 #: Ten slots of the load mix: corpus case names (tests/hardening/corpus.py) or "buggy".
 LOAD_MIX = (
@@ -175,7 +178,7 @@ def run_load(n: int, folder: Path, jobs: int = 2, extra: Sequence[str] = ()) -> 
         grader_first_mb=max((s[2] for s in samples[:third]), default=0.0),
         grader_last_mb=max((s[2] for s in samples[-third:]), default=0.0),
         leftover_processes=processes_using(folder),
-        leftover_temp=sorted(os.listdir(tmp)),
+        leftover_temp=sorted(n for n in os.listdir(tmp) if not n.startswith(HYPOTHESIS_CACHE)),
         consistent=all(len(v) == 1 and -1.0 not in v for v in totals.values()),
         returncode=proc.returncode,
     )

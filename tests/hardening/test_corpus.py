@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,9 +44,8 @@ def max_points(assignment: str) -> dict[str, float]:
     return dict(nb.plan(source, source).items)
 
 
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
-    root = tmp_path_factory.mktemp("corpus")
+def grade_corpus(root: Path) -> Batch:
+    """Every case and control graded in one batch per assignment (two jobs), watched from outside."""
     server = socket.create_server(("127.0.0.1", 0))
     server.setblocking(False)
     out = root / "out"
@@ -75,7 +73,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
     except BlockingIOError:
         connections = 0
     server.close()
-    yield Batch(out, root / "subs", paths, seconds, leftovers, temp, connections)
+    return Batch(out, root / "subs", paths, seconds, leftovers, temp, connections)
 
 
 def test_the_corpus_covers_every_kind_of_hostile_submission() -> None:
@@ -89,35 +87,49 @@ def test_the_corpus_covers_every_kind_of_hostile_submission() -> None:
         assert loses or cheat.outcome.flag or cheat.outcome.message.startswith("refused"), cheat.name
 
 
-@pytest.mark.parametrize("name", sorted(C.CASES))
-def test_each_case_gets_the_expected_score_message_and_flags(batch: Batch, name: str) -> None:
-    case = C.CASES[name]
-    folder = batch.out / name
+def case_problems(batch: Batch, case: C.Case) -> list[str]:
+    """What is wrong with the grading of ``case`` (nothing, when it went as expected)."""
+    folder = batch.out / case.name
     data = json.loads((folder / grade.RECORD).read_text())
     gradescope = (folder / "results.json").read_text()
-    assert len(gradescope.encode()) < MAX_RESULTS_BYTES
-    assert (folder / "feedback.md").is_file() and (folder / "feedback.html").is_file()
-    points = max_points(case.assignment)
-    earned = {item["grade_id"]: item["earned"] for item in data["items"]}
-    assert list(earned) == list(points)  # grade_ids and points from the source, never the submission
-    assert data["max_total"] == sum(points.values())
-    for grade_id, possible in points.items():
-        low, high = case.outcome.scores.get(
-            grade_id,
-            {"full": (possible, possible), "zero": (0.0, 0.0), "any": (0.0, possible)}[case.outcome.others],
-        )
-        assert low <= earned[grade_id] <= high, (grade_id, earned[grade_id], (low, high))
     text = json.loads(gradescope)
     readable = "\n".join([text.get("output", ""), *(t["output"] for t in text["tests"])]).lower()
-    assert case.outcome.message.lower() in readable
-    assert case.outcome.flag.lower() in "\n".join(data["flags"]).lower()
-    if case.outcome.flag:
-        assert "flagged for review" in readable
-    # never past its limits: the worst case here is a few timeouts, each followed by a restart
-    assert data["seconds"] < LIMITS.submission_timeout
+    points = max_points(case.assignment)
+    earned = {item["grade_id"]: item["earned"] for item in data["items"]}
+    full, zero = {g: (p, p) for g, p in points.items()}, dict.fromkeys(points, (0.0, 0.0))
+    bounds = {"full": full, "zero": zero, "any": {g: (0.0, p) for g, p in points.items()}}[
+        case.outcome.others
+    ]
+    bounds = {**bounds, **case.outcome.scores}
+    checks = {
+        "results.json is bounded": len(gradescope.encode()) < MAX_RESULTS_BYTES,
+        "feedback files exist": (folder / "feedback.md").is_file() and (folder / "feedback.html").is_file(),
+        # grade_ids and points come from the source notebook, never from the submission
+        "items and points are the source's": list(earned) == list(points)
+        and data["max_total"] == sum(points.values()),
+        f"scores {earned} within {bounds}": all(
+            bounds[g][0] <= earned.get(g, -1) <= bounds[g][1] for g in points
+        ),
+        f"message {case.outcome.message!r}": case.outcome.message.lower() in readable,
+        f"flag {case.outcome.flag!r}": case.outcome.flag.lower() in "\n".join(data["flags"]).lower()
+        and (not case.outcome.flag or "flagged for review" in readable),
+        # never past its limits: the worst case here is a few timeouts, each followed by a restart
+        "time within the submission's limit": data["seconds"] < LIMITS.submission_timeout,
+    }
+    return [f"{case.name}: {what}" for what, ok in checks.items() if not ok]
 
 
-def test_the_batch_leaves_no_process_temporary_folder_or_partial_file(batch: Batch) -> None:
+def test_the_corpus_in_one_batch(tmp_path: Path) -> None:
+    """One test for the whole batch: under pytest-xdist, tests sharing a module fixture may run in two
+    processes, and each would grade the corpus again."""
+    batch = grade_corpus(tmp_path)
+    assert [p for case in C.CASES.values() for p in case_problems(batch, case)] == []
+    check_nothing_left_behind(batch)
+    check_nothing_escaped(batch)
+    check_controls_score_as_alone(batch, tmp_path / "alone")
+
+
+def check_nothing_left_behind(batch: Batch) -> None:
     assert batch.leftover_processes == []
     assert batch.leftover_temp == []
     assert not [p for p in batch.out.rglob("*") if p.name.endswith(".tmp")]
@@ -125,7 +137,7 @@ def test_the_batch_leaves_no_process_temporary_folder_or_partial_file(batch: Bat
     assert {p.name for p in batch.out.iterdir() if p.is_dir()} == expected  # no "intruder" folder
 
 
-def test_nothing_escapes_the_sandbox(batch: Batch) -> None:
+def check_nothing_escaped(batch: Batch) -> None:
     assert batch.connections == 0  # the network case reached no server on this machine
     for path in batch.out.rglob("*"):
         if path.is_file():
@@ -136,11 +148,11 @@ def test_nothing_escapes_the_sandbox(batch: Batch) -> None:
     assert "1000" not in grades
 
 
-def test_controls_score_in_the_hostile_batch_exactly_as_alone(batch: Batch, tmp_path: Path) -> None:
+def check_controls_score_as_alone(batch: Batch, tmp_path: Path) -> None:
     for name in ("control_solution", "control_stub", "control_backprop", "right_then_wrong"):
         case = C.CASES[name]
         alone = tmp_path / name
-        alone.mkdir()
+        alone.mkdir(parents=True)
         (alone / f"{name}.ipynb").write_bytes(batch.paths[name].read_bytes())
         with hardened(tmp_path / f"{name}-tmp"):
             grade_folder(alone, case.assignment, tmp_path / f"{name}-out", jobs=1)
