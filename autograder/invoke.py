@@ -38,8 +38,11 @@ CALL_TIMEOUT = 20.0
 
 
 def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """``text`` on one line, cut to ``limit`` characters with a trailing ``...``."""
+    """``text`` on one line, control characters escaped (a student's NUL or terminal escape codes
+    never reach a feedback file), cut to ``limit`` characters with a trailing ``...``."""
     flat = " ".join(str(text).split())
+    if not flat.isprintable():
+        flat = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in flat)
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
