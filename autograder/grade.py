@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from autograder import notebook as nb
 from autograder import report
+from autograder.invoke import truncate
 from autograder.items import ITEMS
 from autograder.properties import run_item
 from autograder.result import ItemResult
@@ -239,7 +240,7 @@ def grade_submission(
         for index, outcome in sorted(invoker.outcomes.items()):
             if outcome.error is not None:
                 kind, message = outcome.error
-                notes.append(f"cell {_cell_label(index)} raised {kind}: {message}"[:400])
+                notes.append(truncate(f"cell {_cell_label(index)} raised {kind}: {message}", 400))
         for grade_id, points in items:
             results.append(_grade_item(grade_id, points, plan, invoker))
     finally:
