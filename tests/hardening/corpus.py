@@ -418,6 +418,13 @@ FLOODS: list[Case] = [
         message="ValueError",
     ),
     case(
+        "control_characters_in_a_cell",
+        "flood",
+        "a cell raises a message with NUL, a terminal escape and a newline",
+        [insert("raise RuntimeError('\\x00\\x1b[2J\\nrm -rf /')")],
+        message="RuntimeError: \\x00\\x1b[2J rm -rf /",
+    ),
+    case(
         "exception_at_top_level_huge",
         "flood",
         "a cell raises a 10 MB message",

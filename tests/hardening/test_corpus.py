@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -24,6 +25,8 @@ from tests.hardening import corpus as C
 from tests.hardening.grading import LIMITS, descendants, grade_folder, hardened, record, zygote_pid
 
 SECRET = "hardening-secret-5f1c9e"
+#: Control characters other than newline and tab (a student's NUL bytes, terminal escape codes).
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 #: Longest results.json accepted: feedback is bounded whatever the submission prints or raises.
 MAX_RESULTS_BYTES = 64 * 1024
 
@@ -96,14 +99,17 @@ def case_problems(batch: Batch, case: C.Case) -> list[str]:
     readable = "\n".join([text.get("output", ""), *(t["output"] for t in text["tests"])]).lower()
     points = max_points(case.assignment)
     earned = {item["grade_id"]: item["earned"] for item in data["items"]}
-    full, zero = {g: (p, p) for g, p in points.items()}, dict.fromkeys(points, (0.0, 0.0))
-    bounds = {"full": full, "zero": zero, "any": {g: (0.0, p) for g, p in points.items()}}[
-        case.outcome.others
-    ]
-    bounds = {**bounds, **case.outcome.scores}
+    others = {
+        "full": {g: (p, p) for g, p in points.items()},
+        "zero": dict.fromkeys(points, (0.0, 0.0)),
+        "any": {g: (0.0, p) for g, p in points.items()},
+    }[case.outcome.others]
+    bounds = {**others, **case.outcome.scores}
     checks = {
         "results.json is bounded": len(gradescope.encode()) < MAX_RESULTS_BYTES,
-        "feedback files exist": (folder / "feedback.md").is_file() and (folder / "feedback.html").is_file(),
+        "feedback files are plain text": not any(
+            CONTROL.search((folder / name).read_text()) for name in ("feedback.md", "feedback.html")
+        ),
         # grade_ids and points come from the source notebook, never from the submission
         "items and points are the source's": list(earned) == list(points)
         and data["max_total"] == sum(points.values()),
