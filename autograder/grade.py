@@ -246,6 +246,9 @@ def grade_submission(
     finally:
         invoker.close()
     notes += [f"refused in the sandbox: tried to {a}" for a in invoker.attempts]
+    if invoker.output_truncated:
+        limit = settings.limits.output_bytes
+        notes.append(f"printed more than {limit} bytes of output: only the first {limit} were kept")
     flags = list(plan.flags)
     if any(
         a.startswith("import ") and a.split()[1].split(".")[0] in ("course_lib", "autograder")

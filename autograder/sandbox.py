@@ -689,6 +689,11 @@ class SandboxInvoker:
         self._lose_worker()
 
     @property
+    def output_truncated(self) -> bool:
+        """Whether the student's code printed more than ``output_bytes`` (the rest was dropped)."""
+        return self._output_dropped > 0
+
+    @property
     def output(self) -> str:
         """The first ``output_bytes`` the student's code printed (stdout and stderr)."""
         text = self._output.decode("utf-8", "replace")
