@@ -375,12 +375,14 @@ FLOODS: list[Case] = [
         "flood",
         "writes 100 MB to stdout",
         [insert("import sys\nchunk = 'x' * 2**20\nfor _ in range(100):\n    sys.stdout.write(chunk)")],
+        message="printed more than",
     ),
     case(
         "stderr_flood",
         "flood",
         "writes 100 MB to stderr (file descriptor 2)",
         [insert("import os\nchunk = b'e' * 2**20\nfor _ in range(100):\n    os.write(2, chunk)")],
+        message="printed more than",
     ),
     case(
         "huge_exception_message",
