@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +38,32 @@ from autograder.strategies import describe_array
 if TYPE_CHECKING:
     from autograder.items import Call, Item, Prop
 
-# Hypothesis keeps a cache folder (``.hypothesis/``) in the working directory even with no example
-# database; in a student's notebook folder that is litter, so grading keeps it in the temp directory.
-if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
-    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / f"autograder-hypothesis-{os.getuid()}")
+
+def _isolate_hypothesis() -> None:
+    """Make the drawn cases depend on the grader's settings and seed only.
+
+    - Hypothesis (>= 6.131) mixes into its draws numeric and string constants harvested from every
+      *local* module in ``sys.modules``: the grader's, the kernel's, even a student's helper file.
+      Draws would then differ between the in-kernel and the sandboxed path, change when any local
+      file changes, and could be steered by a student. The grader switches that pool off.
+    - Hypothesis keeps a cache folder (``.hypothesis/``) in the working directory even with no
+      example database; in a student's notebook folder that is litter, so it goes to the user's
+      cache directory instead (``HYPOTHESIS_STORAGE_DIRECTORY`` still wins).
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - an older hypothesis has no local-constant pool
+        pass
+    else:
+        if hasattr(providers, "_get_local_constants"):
+            no_constants = providers.Constants()
+            providers._get_local_constants = lambda: no_constants
+    if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        set_hypothesis_home_dir(cache / "autograder" / "hypothesis")
+
+
+_isolate_hypothesis()
 
 #: Most student calls spent on shrinking one failing property.
 SHRINK_CALLS = 60

@@ -3,6 +3,7 @@ marks, results are deterministic, and timeouts, flaky and missing functions are 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -128,3 +129,35 @@ def test_an_exception_is_reported_with_its_type_and_message() -> None:
         "[ 3.5, -0.5, 1.5, 0.5], [ 1.5, 2.5, -2.5, -0.5]])",
         "raised IndexError: index 3 is out of bounds for axis 0 with size 3",
     )
+
+
+def test_draws_ignore_constants_of_local_modules(tmp_path, monkeypatch):
+    """Hypothesis mixes constants harvested from local modules into its draws; the grader must not,
+    or a student's helper file (or the grader's own modules) would change the cases drawn."""
+    from hypothesis.internal.conjecture import providers
+
+    (tmp_path / "student_helper.py").write_text("MAGIC = 987654321\nRATIO = 0.123456789\nWORD = 'steer'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import student_helper  # noqa: F401  (a local module: hypothesis would harvest its constants)
+
+    constants = providers._get_local_constants()
+    assert 987654321 not in constants.integers
+    assert len(constants) == 0
+
+
+def test_grading_leaves_no_hypothesis_folder_in_the_working_directory(tmp_path):
+    """In nbgrader the kernel's working directory is the student's notebook folder."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from autograder.check import grade_object\n"
+        "print(grade_object('relu', lambda x: np.maximum(x, 0.0)).earned)\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) == ITEMS["relu"].points
+    assert not (tmp_path / ".hypothesis").exists()
