@@ -94,14 +94,13 @@ class Outcome:
     ``scores``: ``grade_id -> (low, high)`` points; ``others``: the items not named score ``"full"``
     marks, ``"zero"`` or ``"any"`` score in range. ``message`` must occur in the grading record
     (results.json: item feedback and notes), ``flag`` in its review flags (both case-insensitive).
-    ``secret_free``: the planted secret appears in no output file.
+    Every case must also leave no file outside its own results and put the planted secret in none.
     """
 
     scores: Mapping[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     others: Literal["full", "zero", "any"] = "full"
     message: str = ""
     flag: str = ""
-    secret_free: bool = False
 
 
 Category = Literal["control", "runaway", "exit", "flood", "cheat", "broken", "wrong"]
@@ -109,16 +108,14 @@ Category = Literal["control", "runaway", "exit", "flood", "cheat", "broken", "wr
 
 @dataclasses.dataclass(frozen=True)
 class Case:
+    """One submission of the corpus: ``what`` it does (for people), its edits and its outcome."""
+
     name: str
     category: Category
     what: str
     edits: tuple[Edit, ...]
     outcome: Outcome
     assignment: str = ARITHMETIC
-
-    @property
-    def cheat(self) -> bool:
-        return self.category == "cheat"
 
 
 ZERO = (0.0, 0.0)
@@ -142,10 +139,10 @@ IGNORE_ALARM = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
 OUTPUT_SIZE = "def output_size(input_size, kernel_size, padding=0, stride=1, dilation=1):\n"
 
 
-def output_size_body(body: str, prelude: str = "") -> str:
+def output_size_body(body: str) -> str:
     """An ``output_size`` cell whose function runs ``body`` (indented here)."""
     indented = "\n".join("    " + line for line in body.split("\n"))
-    return prelude + OUTPUT_SIZE + indented
+    return OUTPUT_SIZE + indented
 
 
 #: A correct output_size, for cheats that add something to a right answer.
@@ -651,7 +648,6 @@ CHEATS: list[Case] = [
         ],
         scores={"output_size": ZERO},
         message="ValueError",
-        secret_free=True,
     ),
     case(
         "network_connection",
