@@ -500,7 +500,7 @@ CHEATS: list[Case] = [
     case(
         "patch_builtins",
         "cheat",
-        "wrong answer + isinstance/len/round/int that lie",
+        "wrong answer + isinstance/len/round that lie (the worker itself breaks)",
         [
             replace(
                 "output_size",
@@ -509,7 +509,7 @@ CHEATS: list[Case] = [
             )
         ],
         scores={"output_size": ZERO},
-        others="any",
+        message="WorkerDied",
     ),
     case(
         "patch_hypothesis",
