@@ -29,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,15 +225,21 @@ def submission(assignment: str, student: Student, root: Path = COURSE_ROOT) -> n
     return released
 
 
-def build_class(root: Path, assignments: Sequence[str], course: Path = COURSE_ROOT) -> None:
-    """A fresh nbgrader course in ``root``: config, sources, gradebook, and every demo submission."""
+def build_class(
+    root: Path,
+    assignments: Sequence[str],
+    course: Path = COURSE_ROOT,
+    students: Mapping[str, Sequence[Student]] = STUDENTS,
+) -> None:
+    """A fresh nbgrader course in ``root``: config, sources, gradebook, and every submission of
+    ``students`` (default: the whole demo class)."""
     if root.exists():
         shutil.rmtree(root)
     (root / "source").mkdir(parents=True)
     shutil.copy2(course / "nbgrader_config.py", root / "nbgrader_config.py")
     for assignment in assignments:
         shutil.copytree(course / "source" / assignment, root / "source" / assignment, ignore=IGNORE)
-        for student in STUDENTS[assignment]:
+        for student in students[assignment]:
             folder = root / "submitted" / student.name / assignment
             shutil.copytree(course / "release" / assignment, folder, ignore=IGNORE)
             nbformat.write(submission(assignment, student, course), folder / f"{assignment}.ipynb")
@@ -347,14 +353,16 @@ class Row:
         return found
 
 
-def collect(root: Path, assignments: Sequence[str]) -> list[Row]:
+def collect(
+    root: Path, assignments: Sequence[str], students: Mapping[str, Sequence[Student]] = STUDENTS
+) -> list[Row]:
     """Per-function scores from the gradebook (nbgrader) and from grading.json (standalone)."""
     from nbgrader.api import Gradebook
 
     rows = []
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         for assignment in assignments:
-            for student in STUDENTS[assignment]:
+            for student in students[assignment]:
                 row = Row(assignment, student)
                 notebook = gradebook.find_submission_notebook(assignment, assignment, student.name)
                 for grade in notebook.grades:
