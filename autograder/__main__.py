@@ -5,18 +5,24 @@ notebooks, folders of notebooks or an nbgrader course (``submitted/STUDENT/ASSIG
 sandbox; ``gradescope-bundle ASSIGNMENT --out FILE.zip`` builds a Gradescope autograder;
 ``release`` regenerates ``release/`` from ``source/`` (see :mod:`autograder.release`).
 Exit status: 0 when grading ran (whatever the students scored), 1 when the results cannot be
-written, 2 for a usage error.
+written, 2 for a usage error, 130 after Ctrl-C (SIGINT) and 143 after SIGTERM: grading stops, the
+sandbox's processes are stopped, finished records are kept, and re-running the command finishes
+the rest. All temporary folders of a run live in one ``autograder-run-*`` folder of the temporary
+directory (see :func:`autograder.sandbox.run_folder`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
-from autograder.sandbox import Limits, Zygote, start_zygotes
+from autograder.sandbox import Limits, Zygote, run_folder, start_zygotes
 
 _LIMIT_HELP = {
     "cpu_seconds": "CPU seconds per worker process",
@@ -83,24 +89,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _grade(args)
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: grading stops (a BaseException, so no ``except Exception`` eats it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not break the clean-up
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` while grading."""
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _grade(args: argparse.Namespace) -> int:
     source_root = args.source
     if source_root is None:
         course = next((p for p in args.paths if (p / "source" / args.assignment).is_dir()), None)
         source_root = course or Path(__file__).resolve().parent.parent
     notebook = Path(source_root) / "source" / args.assignment / f"{args.assignment}.ipynb"
-    zygotes: list[Zygote] = []
-    if notebook.is_file() and args.jobs >= 1:
-        # warm the workers' parents while the (heavier) grader modules load
-        zygotes = start_zygotes(notebook, args.jobs)
+    progress = [0, 0]  # submissions graded, submissions in all (once known)
     try:
-        return _grade_with(args, Path(source_root), zygotes)
-    finally:
-        for zygote in zygotes:
-            zygote.close()
+        with _interruptible(), run_folder():
+            zygotes: list[Zygote] = []
+            try:
+                if notebook.is_file() and args.jobs >= 1:
+                    # warm the workers' parents while the (heavier) grader modules load
+                    zygotes = start_zygotes(notebook, args.jobs)
+                return _grade_with(args, Path(source_root), zygotes, progress)
+            finally:
+                for zygote in zygotes:
+                    zygote.close()
+    except Interrupted as stop:
+        done, total = progress
+        print(
+            f"interrupted: {done} of {total} submissions graded; rerun the same command to finish the rest",
+            file=sys.stderr,
+        )
+        return 128 + stop.signum
 
 
-def _grade_with(args: argparse.Namespace, source_root: Path, zygotes: list[Zygote]) -> int:
+def _grade_with(
+    args: argparse.Namespace, source_root: Path, zygotes: list[Zygote], progress: list[int]
+) -> int:
+    """Grade as ``args`` say; ``progress`` gets how many of how many submissions are graded when
+    an interrupt stops the batch."""
     from autograder import grade
 
     try:
@@ -127,6 +172,10 @@ def _grade_with(args: argparse.Namespace, source_root: Path, zygotes: list[Zygot
         totals = grade.grade_batch(
             subs, settings, jobs=args.jobs, force=args.force, quiet=args.quiet, zygotes=zygotes
         )
+    except Interrupted:
+        progress[:] = [sum(grade.load_record(settings.out / s.student, args.assignment) is not None
+                           for s in subs), len(subs)]  # fmt: skip
+        raise
     except OSError as exc:  # e.g. an unwritable or full output folder: finished results stay on disk
         print(f"error: cannot write the results in {settings.out}: {exc}", file=sys.stderr)
         return 1

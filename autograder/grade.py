@@ -13,11 +13,12 @@ For one submission (:func:`grade_submission`):
    ``grading.json`` (the full record, written last: its presence marks the submission as done).
 
 For a batch (:func:`grade_batch`), submissions are graded by ``jobs`` processes forked from this
-pre-warmed parent (numpy, hypothesis, the items and the references are imported once); each has its
-own :class:`~autograder.sandbox.Zygote` that forks a fresh worker per submission. ``OUT/grades.csv``
-is rebuilt from every ``grading.json`` at the end. Every file is written atomically (temporary file
-+ ``os.replace``), so an interrupted batch leaves no half-written results and a re-run skips what is
-done (unless ``force``). A broken or hostile submission never stops a batch.
+pre-warmed parent (numpy, hypothesis, the items and the references are imported once), one submission
+at a time each; each has its own :class:`~autograder.sandbox.Zygote` that forks a fresh worker per
+submission; SIGTERM stops a grading process cleanly (its current worker killed, its folder removed).
+``OUT/grades.csv`` is rebuilt from every ``grading.json`` at the end. Every file is written
+atomically (temporary file + ``os.replace``), so an interrupted batch leaves no half-written results
+and a re-run skips what is done (unless ``force``). A broken or hostile submission never stops a batch.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ import json
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -243,8 +246,10 @@ def grade_submission(
                 notes.append(truncate(f"cell {_cell_label(index)} raised {kind}: {message}", 400))
         for grade_id, points in items:
             results.append(_grade_item(grade_id, points, plan, invoker))
-    finally:
-        invoker.close()
+    except BaseException:  # a grader error, or the grader is being stopped: no report, kill now
+        invoker.abort()
+        raise
+    invoker.close()
     notes += [f"refused in the sandbox: tried to {a}" for a in invoker.attempts]
     if invoker.output_truncated:
         limit = settings.limits.output_bytes
@@ -360,10 +365,8 @@ def write_csv(out: Path, assignment: str, grade_ids: Sequence[str]) -> Path:
 _STATE: dict[str, Any] = {}
 
 
-def _init_pool(settings: Settings, zygotes: Sequence[Zygote]) -> None:
+def _init_pool(settings: Settings, zygotes: Sequence[Zygote], slot: int = 1) -> None:
     """Grading process start-up: its zygote, and its own uid for the sandboxed workers (as root)."""
-    identity = multiprocessing.current_process()._identity
-    slot = identity[0] if identity else 0
     _STATE["settings"] = settings
     _STATE["source"] = nb.load_source(settings.source_notebook)
     _STATE["zygote"] = zygotes[(slot - 1) % len(zygotes)] if zygotes else None
@@ -387,6 +390,89 @@ def _grade_one(sub: Submission) -> tuple[str, float]:
         )
     write_outputs(graded, settings.out)
     return sub.student, graded.total
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds the current submission: its worker is killed
+
+
+def _serve(conn: Connection, slot: int, settings: Settings, zygotes: Sequence[Zygote]) -> None:
+    """A grading process: grade each submission the batch sends until it sends None or goes away.
+
+    SIGTERM ends it cleanly (exit status 143, no traceback); Ctrl-C is left to the batch.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    _init_pool(settings, zygotes, slot)
+    while True:
+        try:
+            sub = conn.recv()
+        except (EOFError, OSError):
+            return
+        if sub is None:
+            return
+        result = _grade_one(sub)
+        try:
+            conn.send(result)
+        except OSError:  # the batch is gone; the record is written
+            return
+
+
+def _grade_in_processes(
+    todo: Sequence[Submission], settings: Settings, zygotes: Sequence[Zygote], jobs: int
+) -> Generator[tuple[str, float], None, None]:
+    """Yield ``(student, total)`` as ``jobs`` forked grading processes finish ``todo``.
+
+    However this ends (also by an exception such as an interrupt), the grading processes are
+    stopped (SIGTERM, which kills their current workers) and reaped before it returns.
+    """
+    context = multiprocessing.get_context("fork")
+    pending = list(todo)[::-1]
+    procs: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    stopping = True
+    try:
+        for slot in range(1, jobs + 1):
+            mine, theirs = context.Pipe()
+            # the child sets its own handlers before it takes SIGINT/SIGTERM
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                started = context.Process(target=_serve, args=(theirs, slot, settings, zygotes), daemon=True)
+                started.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            theirs.close()
+            procs.append((started, mine))
+        busy: list[Connection] = []
+        for _, idle in procs:
+            if pending:
+                idle.send(pending.pop())
+                busy.append(idle)
+        while busy:
+            for ready in wait(busy):
+                assert isinstance(ready, Connection)
+                try:
+                    student, total = ready.recv()
+                except EOFError:
+                    raise RuntimeError("a grading process ended unexpectedly") from None
+                yield student, total
+                if pending:
+                    ready.send(pending.pop())
+                else:
+                    busy.remove(ready)
+        stopping = False
+    finally:
+        for proc, conn in procs:
+            if stopping and proc.is_alive():
+                proc.terminate()
+            with contextlib.suppress(OSError):
+                conn.send(None)
+        for proc, conn in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            conn.close()
 
 
 def grade_batch(
@@ -436,9 +522,8 @@ def grade_batch(
                 totals[student] = total
                 bar.update()
         else:
-            context = multiprocessing.get_context("fork")
-            with context.Pool(jobs, initializer=_init_pool, initargs=(settings, warm)) as pool:
-                for student, total in pool.imap_unordered(_grade_one, todo):
+            with contextlib.closing(_grade_in_processes(todo, settings, warm, jobs)) as graded:
+                for student, total in graded:
                     totals[student] = total
                     bar.update()
     finally:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import importlib.util
 import json
 import os
@@ -42,7 +43,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,10 @@ GRACE_SECONDS = 2.0
 BOOT_TIMEOUT = 120.0
 #: Modules the worker may not import.
 FORBIDDEN_MODULES = ("course_lib", "autograder")
+#: Every temporary folder of one run of the command line lives in one folder with this prefix.
+RUN_PREFIX = "autograder-run-"
+#: The file a live run keeps ``flock``-ed in its run folder.
+RUN_LOCK = ".owner.lock"
 #: Workers of a grading process with pid P run as uid BASE_UID + P when the grader is root: unique
 #: among live graders (also across concurrent batches), so killing "every process of the uid" can
 #: only ever hit this grader's own workers.
@@ -688,6 +693,11 @@ class SandboxInvoker:
                 self._worker.drain_until_exit(GRACE_SECONDS)
         self._lose_worker()
 
+    def abort(self) -> None:
+        """Kill the worker now (the grader is being stopped): no report, working folder removed."""
+        self._lose_worker()
+        self._remove_workdir()
+
     @property
     def output_truncated(self) -> bool:
         """Whether the student's code printed more than ``output_bytes`` (the rest was dropped)."""
@@ -746,6 +756,62 @@ class SandboxInvoker:
             return wire.decode(reply.get("value"), out_blobs)
         except wire.WireError as exc:
             raise StudentError("WireError", str(exc)) from None
+
+
+def remove_stale_runs(base: str) -> list[str]:
+    """Remove the run folders in ``base`` whose run is over: nobody holds their lock any more.
+
+    A run killed with SIGKILL cannot clean up; its one folder is removed by the next run here.
+    """
+    removed: list[str] = []
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(RUN_PREFIX):
+            continue
+        folder = os.path.join(base, name)
+        try:
+            lock = os.open(os.path.join(folder, RUN_LOCK), os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its run (or one of the run's processes) still lives
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        finally:
+            os.close(lock)
+    return removed
+
+
+@contextlib.contextmanager
+def run_folder() -> Iterator[Path]:
+    """One folder for every temporary folder of this run, removed at the end.
+
+    ``tempfile.tempdir`` points into it while the context lasts, so the zygotes' matplotlib folders
+    and the workers' working folders (also those of forked grading processes) land there. The run
+    keeps the file :data:`RUN_LOCK` in it locked (``flock``; forked grading processes inherit the
+    lock): a run killed so hard that nothing could clean up leaves this one folder behind, and the
+    next run removes it (:func:`remove_stale_runs`).
+    """
+    base = tempfile.gettempdir()
+    remove_stale_runs(base)
+    folder = tempfile.mkdtemp(prefix=RUN_PREFIX, dir=base)
+    os.chmod(folder, 0o711)  # sandboxed workers (another uid) may enter their own folders
+    lock = os.open(os.path.join(folder, RUN_LOCK), os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    previous = tempfile.tempdir
+    tempfile.tempdir = folder
+    try:
+        yield Path(folder)
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(lock)
 
 
 def start_zygotes(source_notebook: Path, jobs: int) -> list[Zygote]:

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from autograder import grade
 from autograder import notebook as nb
 from autograder.__main__ import main
 from autograder.demo import Student, submission
-from autograder.sandbox import start_zygotes
+from autograder.sandbox import RUN_LOCK, RUN_PREFIX, remove_stale_runs, run_folder, start_zygotes
 from benchmarks.bench_hardening import processes_using
 from tests.hardening.grading import LIMITS, descendants, grade_folder, hardened, zygote_pid
 
@@ -136,6 +137,62 @@ def test_an_interrupted_batch_restarts_without_regrading_or_half_written_files(t
     assert {s: (out / s / grade.RECORD).stat().st_mtime_ns for s in first} == stamps  # not regraded
     rows = (out / "grades.csv").read_text().splitlines()
     assert len(rows) == 1 + 8
+    assert os.listdir(tmp) == []  # the killed run's folder was removed by the rerun
+
+
+def batch_of_eight(subs: Path) -> None:
+    for i in range(8):
+        write(subs, f"s{i}", (Student(f"s{i}"), Student(f"s{i}", stub=True), BUGGY)[i % 3], pause=0.6)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_batch_cleanly_and_a_rerun_finishes_it(
+    tmp_path: Path, signum: signal.Signals, status: int
+) -> None:
+    subs, out, tmp = tmp_path / "subs", tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    batch_of_eight(subs)
+    proc = run_cli(subs, out, tmp)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.glob("*/grading.json"))) < 2:
+        time.sleep(0.05)
+    if signum == signal.SIGINT:
+        os.killpg(proc.pid, signum)  # Ctrl-C: the terminal signals the whole foreground group
+    else:
+        os.kill(proc.pid, signum)  # `kill PID`: the command alone
+    _, stderr = proc.communicate(timeout=60)
+    err = stderr.decode()
+    assert proc.returncode == status, err
+    first = finished(out)
+    assert 2 <= len(first) < 8
+    assert err == (
+        f"interrupted: {len(first)} of 8 submissions graded; rerun the same command to finish the rest\n"
+    )
+    assert processes_using(tmp) == []  # grading processes, zygotes and workers all ended
+    assert os.listdir(tmp) == []
+    stamps = {s: (out / s / grade.RECORD).stat().st_mtime_ns for s in first}
+
+    restart = run_cli(subs, out, tmp)
+    stdout, stderr = restart.communicate(timeout=300)
+    assert restart.returncode == 0, stderr.decode()
+    assert "graded 8 submission(s)" in stdout.decode()
+    assert len(finished(out)) == 8
+    assert {s: (out / s / grade.RECORD).stat().st_mtime_ns for s in first} == stamps  # not regraded
+    assert os.listdir(tmp) == []
+
+
+def test_only_the_folders_of_ended_runs_are_removed(tmp_path: Path) -> None:
+    stale = tmp_path / f"{RUN_PREFIX}stale"
+    (stale / "autograder-worker").mkdir(parents=True)
+    (stale / RUN_LOCK).touch()  # nobody holds its lock: the run was killed
+    other = tmp_path / f"{RUN_PREFIX}unlocked"  # no lock file: not (yet) a run folder, kept
+    other.mkdir()
+    with hardened(tmp_path) as tmp, run_folder() as live:
+        assert live.parent == tmp and tempfile.gettempdir() == str(live)
+        assert remove_stale_runs(str(tmp_path)) == [str(stale)]
+        assert remove_stale_runs(str(tmp)) == []  # the live run keeps its folder
+        assert live.is_dir()
+    assert not live.exists() and not stale.exists() and other.is_dir()
 
 
 def test_an_unwritable_output_folder_is_a_clear_error(
