@@ -134,10 +134,8 @@ def _grade(args: argparse.Namespace) -> int:
                     zygote.close()
     except Interrupted as stop:
         done, total = progress
-        print(
-            f"interrupted: {done} of {total} submissions graded; rerun the same command to finish the rest",
-            file=sys.stderr,
-        )
+        what = f"{done} of {total} submissions graded" if total else "before grading started"
+        print(f"interrupted: {what}; rerun the same command to finish the rest", file=sys.stderr)
         return 128 + stop.signum
 
 
