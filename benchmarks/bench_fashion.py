@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from course_lib.fashion.data import FashionData, make_loaders
+from course_lib.fashion.memory import retain_freed_memory
 from course_lib.fashion.models import forward_flops
 from course_lib.fashion.study import STUDY_CONFIG
 from course_lib.fashion.train import TrainConfig, run_training
@@ -97,6 +98,7 @@ def time_to_target(data_dir: str | None = None) -> None:
 def main() -> None:
     """All three parts; ``BENCH_FASHION_QUICK=1`` skips part 1 (the full training run)."""
     torch.set_num_threads(THREADS)
+    retain_freed_memory()  # as run_training does: measure the steps the course's training runs
     print(f"threads: {torch.get_num_threads()}, load average before: {os.getloadavg()[0]:.2f}")
     peak = matmul_gflops()
     if not os.environ.get("BENCH_FASHION_QUICK"):

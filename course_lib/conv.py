@@ -132,12 +132,10 @@ def im2col(x_padded: Array, geom: WindowGeometry) -> Array:
 def col2im(cols: Array, padded_shape: tuple[int, int, int, int], geom: WindowGeometry) -> Array:
     r"""The adjoint of :func:`im2col`: scatter-add columns back onto the padded input.
 
-        ``cols`` is ``(C * KH * KW, N * H_out * W_out)``; the result ``(N, C, Hp, Wp)`` holds, at every
-        input pixel, the sum of the entries of all the windows that cover it (overlapping windows
-        accumulate): :math:`\langle \mathrm{im2col}(x), c
-    angle = \langle x, \mathrm{col2im}(c)
-    angle`.
-        The loop runs over the KH*KW kernel offsets only; each step adds a whole strided slice.
+    ``cols`` is ``(C * KH * KW, N * H_out * W_out)``; the result ``(N, C, Hp, Wp)`` holds, at every
+    input pixel, the sum of the entries of all the windows that cover it (overlapping windows
+    accumulate): :math:`\langle \mathrm{im2col}(x), c \rangle = \langle x, \mathrm{col2im}(c) \rangle`.
+    The loop runs over the KH*KW kernel offsets only; each step adds a whole strided slice.
     """
     n, c, hp, wp = padded_shape
     per_offset = cols.reshape(c, geom.kh, geom.kw, n, geom.out_h, geom.out_w)  # (C, KH, KW, N, Ho, Wo)

@@ -101,15 +101,16 @@ def plot_feature_maps(
 ) -> Figure:
     """The image and the first ``n_maps`` first-block activations (conv -> [BN] -> ReLU) for it."""
     x = to_tensor(image[None], mean, std)  # (1, 1, 28, 28)
-    first_block = []
+    first_block = []  # conv -> [BN], up to the first pool (the model pools before its ReLU)
     for layer in model.features:
-        first_block.append(layer)
-        if isinstance(layer, torch.nn.ReLU):
+        if isinstance(layer, torch.nn.MaxPool2d):
             break
+        first_block.append(layer)
     model.eval()
     with torch.no_grad():
         device = next(model.parameters()).device
-        maps = torch.nn.Sequential(*first_block)(x.to(device))[0].cpu().numpy()  # (C_out, 28, 28)
+        pre = torch.nn.Sequential(*first_block)(x.to(device))
+        maps = torch.relu(pre)[0].cpu().numpy()  # (C_out, 28, 28)
     cols = 9
     rows = -(-(n_maps + 1) // cols)
     fig = Figure(figsize=(cols * 1.2, rows * 1.3), layout="constrained")

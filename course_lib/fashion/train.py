@@ -26,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_lib.fashion.data import CLASS_NAMES, N_CLASSES, FashionData, make_loaders
+from course_lib.fashion.memory import retain_freed_memory
 from course_lib.fashion.models import BaselineMLP, FashionCNN, count_parameters, first_layer_parameters
 from course_lib.validation import check_int
 
@@ -290,6 +291,7 @@ def run_training(
     test set. ``data`` defaults to :meth:`FashionData.load` (the verified real files).
     """
     device = device or default_device()
+    retain_freed_memory()  # reuse freed activation memory instead of page-faulting it in every step
     seed_everything(config.seed)
     data = (data if data is not None else FashionData.load()).subset(config.subset, config.test_subset)
     loaders = make_loaders(

@@ -146,3 +146,34 @@ def test_forward_flops_by_hand() -> None:
     assert forward_flops(FashionCNN(3)) == per_image
     assert forward_flops(FashionCNN(3, batch_norm=True), (4, 1, 28, 28)) == 4 * per_image
     assert forward_flops(BaselineMLP()) == 2 * (784 * 128 + 128 * 64 + 64 * 10)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_pool_before_relu_is_the_lecture_block_bit_for_bit(batch_norm: bool) -> None:
+    """FashionCNN pools before its ReLU; the lecture's Conv -> (BN) -> ReLU -> MaxPool order, built from
+    the very same layers, gives identical logits and identical gradients (ReLU is monotone)."""
+    torch.manual_seed(0)
+    model = FashionCNN(3, channels=(4, 6, 8), hidden=5, dropout=0.0, batch_norm=batch_norm)
+    layers = list(model.features)
+    lecture: list[nn.Module] = []
+    for layer in layers:
+        if isinstance(layer, nn.ReLU):
+            lecture.insert(len(lecture) - 1, layer)  # move each ReLU in front of its pool
+        else:
+            lecture.append(layer)
+    assert [type(m).__name__ for m in lecture[: 4 if batch_norm else 3]] == (
+        ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"] if batch_norm else ["Conv2d", "ReLU", "MaxPool2d"]
+    )
+    reference = nn.Sequential(*lecture, model.classifier)
+    x = torch.randn(3, 1, 28, 28, dtype=torch.float64)
+    x[0, 0, :4, :4] = -1.0  # whole pooling windows below zero, and ties
+    model.double()
+    grads = []
+    for net in (model, reference):
+        net.zero_grad()
+        out = net(x)
+        out.square().sum().backward()
+        grads.append((out.detach().clone(), [p.grad.clone() for p in model.parameters()]))
+    assert torch.equal(grads[0][0], grads[1][0])
+    for ours, theirs in zip(grads[0][1], grads[1][1], strict=True):
+        assert torch.equal(ours, theirs)
