@@ -12,7 +12,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from course_lib.conv import check_conv_args, col2im, im2col, pad2d
+from course_lib.batching import for_batch_chunks
+from course_lib.conv import (
+    WindowGeometry,
+    check_conv_args,
+    col2im,
+    im2col,
+    pad2d,
+    row_shift_matmul,
+    width_columns,
+)
 from course_lib.validation import Array, as_array, check_inputs_match_weights, check_same_shape
 
 
@@ -45,23 +54,84 @@ def conv2d_backward(
         \frac{\partial L}{\partial X_{col}} = W_{mat}^T \Delta
 
     ``dX_col`` goes back to the image with col2im (every input pixel sums the gradients of all the
-    windows that contain it -- the "full" convolution of ``dout`` with the flipped filters), and the
-    padding is cropped off.
+    windows that contain it), and the padding is cropped off. That sum is the "full" correlation of
+    ``dout`` with the flipped filters, channels swapped:
+
+    .. math:: \frac{\partial L}{\partial x_{n,c,y,x}} = \sum_{o,u,v} w_{o,c,u,v}\,
+              \delta_{n,o,\,y+P-uD,\,x+P-vD}
+
+    Stride 1 computes both products on the row-shift layout of :func:`course_lib.conv.width_columns`
+    (``dW`` one kernel row at a time, ``dx`` as that full correlation), chunk by chunk on every core;
+    other strides use im2col / col2im.
     """
     x, w, _, g = check_conv_args(x, w, None, stride, padding, dilation)
     n, c_in, h, wd = x.shape  # (N, C_in, H, W)
-    c_out = w.shape[0]
     dout = as_array("dout", dout, 4, "(N, C_out, H_out, W_out)")
-    check_same_shape("dout", dout, (n, c_out, g.out_h, g.out_w), "the output shape of conv2d(x, w, ...)")
-    xp = pad2d(x, g.pad)  # (N, C_in, Hp, Wp)
+    check_same_shape("dout", dout, (n, w.shape[0], g.out_h, g.out_w), "the output shape of conv2d(x, w, ...)")
+    db = dout.sum(axis=(0, 2, 3))  # (C_out,)
+    if g.stride != 1:
+        dx, dw = _conv2d_backward_im2col(dout, pad2d(x, g.pad), w, g, (h, wd))
+        return dx, dw, db
+    dx = np.empty(x.shape)  # (N, C_in, H, W)
+    flops = 4 * dout.size * w[0].size  # two products (dW and dx), each as large as the forward pass
+    partials = for_batch_chunks(
+        n, lambda a, z: _conv2d_backward_rows(dout[a:z], x[a:z], w, g, dx[a:z]), flops
+    )
+    dw_rows = np.zeros_like(partials[0][0])  # (KH, C_out, C_in*KW), summed in a fixed order
+    for share in partials:
+        for part in share:
+            dw_rows += part
+    c_out, _, kh, kw = w.shape
+    dw = dw_rows.reshape(kh, c_out, c_in, kw).transpose(1, 2, 0, 3)  # (C_out, C_in, KH, KW)
+    return dx, np.ascontiguousarray(dw), db
+
+
+def _conv2d_backward_im2col(
+    dout: Array, xp: Array, w: Array, g: WindowGeometry, size: tuple[int, int]
+) -> tuple[Array, Array]:
+    """Any stride: ``dW = Delta X_col^T`` and col2im of ``W^T Delta``; returns (dx, dw)."""
+    n, c_in = xp.shape[:2]
+    c_out = w.shape[0]
     delta = dout.transpose(1, 0, 2, 3).reshape(c_out, -1)  # (C_out, N*Ho*Wo)
-    db = delta.sum(axis=1)  # (C_out,)
     dw = (delta @ im2col(xp, g).T).reshape(w.shape)  # (C_out, C_in*KH*KW) -> (C_out, C_in, KH, KW)
     dcols = w.reshape(c_out, -1).T @ delta  # (C_in*KH*KW, N*Ho*Wo)
     dxp = col2im(dcols, (n, c_in, *xp.shape[2:]), g)  # (N, C_in, Hp, Wp)
     (top, _), (left, _) = g.pad
-    dx = np.ascontiguousarray(dxp[:, :, top : top + h, left : left + wd])  # (N, C_in, H, W)
-    return dx, dw, db
+    dx = np.ascontiguousarray(dxp[:, :, top : top + size[0], left : left + size[1]])  # (N, C_in, H, W)
+    return dx, dw
+
+
+def _conv2d_backward_rows(dout: Array, x: Array, w: Array, g: WindowGeometry, dx: Array) -> Array:
+    """Stride 1, one chunk of the batch: writes ``dx`` and returns this chunk's ``dW`` by kernel row,
+    ``(KH, C_out, C_in*KW)``."""
+    n = x.shape[0]
+    c_out, c_in, kh, kw = w.shape
+    d, (h, wd) = g.dilation, dx.shape[2:]
+    (top, bottom), (left, right) = g.pad
+    span_h, span_w = d * (kh - 1), d * (kw - 1)
+    # dx: the full correlation; dout padded (or cropped) so that dx row y starts at dout row y + P - (KH-1)D
+    full = ((span_h - top, span_h - bottom), (span_w - left, span_w - right))
+    dcols = width_columns(dout, kw, wd, d, full)  # (C_out*KW, (H+span_h)*N*W)
+    flipped = (
+        w[:, :, ::-1, ::-1].transpose(2, 1, 0, 3).reshape(kh, c_in, c_out * kw)
+    )  # [u']: (C_in, C_out*KW)
+    dx_cols = row_shift_matmul(flipped, dcols, h, n * wd, d)  # (C_in, H*N*W)
+    dx[...] = dx_cols.reshape(c_in, h, n, wd).transpose(2, 0, 1, 3)  # (N, C_in, H, W)
+    # dW[:, :, u, :] = Delta X_u^T, X_u the width columns seen u*D rows down
+    cols = width_columns(x, kw, g.out_w, d, g.pad)  # (C_in*KW, Hp*N*Wo)
+    row, m = n * g.out_w, g.out_h * n * g.out_w
+    v, shifted = divmod(span_w - left, d)
+    if wd == g.out_w and not shifted and 0 <= v < kw and max(top, bottom) <= span_h:
+        # "same"-sized output: Delta already sits in dcols, at horizontal offset v, rows from span_h - top
+        per_offset = dcols.reshape(c_out, kw, -1)  # (C_out, KW, (H+span_h)*N*W)
+        start = (span_h - top) * row
+        delta = per_offset[:, v, start : start + m]  # view: (C_out, Ho*N*Wo)
+    else:
+        delta = np.ascontiguousarray(dout.transpose(1, 2, 0, 3)).reshape(c_out, m)  # (C_out, Ho*N*Wo)
+    dw_rows = np.empty((kh, c_out, c_in * kw))  # [u]: (C_out, C_in*KW)
+    for u in range(kh):
+        np.matmul(delta, cols[:, u * d * row : u * d * row + m].T, out=dw_rows[u])
+    return dw_rows
 
 
 def _check_linear_args(x: Any, w: Any) -> tuple[Array, Array]:

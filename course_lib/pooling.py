@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from course_lib.batching import for_batch_chunks
 from course_lib.conv import WindowGeometry, offset_slices, window_geometry
 from course_lib.validation import Array, as_array, check_int, check_same_shape
 
@@ -31,9 +32,11 @@ def _check_dout(dout: Any, x: Array, g: WindowGeometry, fn: str) -> Array:
     return dout
 
 
-def _window_max(x: Array, g: WindowGeometry) -> Array:
-    """The maximum of every window: ``(N, C, H_out, W_out)``."""
-    out = np.full((*x.shape[:2], g.out_h, g.out_w), -np.inf)  # (N, C, H_out, W_out)
+def _window_max(x: Array, g: WindowGeometry, out: Array | None = None) -> Array:
+    """The maximum of every window: ``(N, C, H_out, W_out)`` (written into ``out`` when given)."""
+    if out is None:
+        out = np.empty((*x.shape[:2], g.out_h, g.out_w))  # (N, C, H_out, W_out)
+    out[...] = -np.inf
     for _, _, (rows, cols) in offset_slices(g):
         np.maximum(out, x[:, :, rows, cols], out=out)
     return out
@@ -42,7 +45,9 @@ def _window_max(x: Array, g: WindowGeometry) -> Array:
 def maxpool2d(x: Array, kernel_size: int = 2, stride: int | None = None) -> Array:
     r"""Max pooling: :math:`y_{n,c,i,j} = \max_{u,v < K} x_{n,c,iS+u,jS+v}` -> ``(N, C, H_out, W_out)``."""
     x, g = _check_pool_args(x, kernel_size, stride)
-    return _window_max(x, g)
+    out = np.empty((*x.shape[:2], g.out_h, g.out_w))  # (N, C, H_out, W_out)
+    for_batch_chunks(x.shape[0], lambda a, z: _window_max(x[a:z], g, out[a:z]), 2 * x.size)
+    return out
 
 
 def maxpool2d_backward(dout: Array, x: Array, kernel_size: int = 2, stride: int | None = None) -> Array:
@@ -57,11 +62,16 @@ def maxpool2d_backward(dout: Array, x: Array, kernel_size: int = 2, stride: int 
     """
     x, g = _check_pool_args(x, kernel_size, stride)
     dout = _check_dout(dout, x, g, "maxpool2d")
+    if g.stride == g.kh:  # windows tile the input: route in the tiled layout, chunk by chunk on every core
+        dx = np.empty(x.shape)  # (N, C, H, W)
+        routed = for_batch_chunks(
+            x.shape[0],
+            lambda a, z: _route_tiled(dout[a:z], x[a:z], _window_max(x[a:z], g), g.kh, dx[a:z]),
+            8 * x.size,  # max, two upsamplings, compare, count, multiply: about 8 passes over x
+        )
+        if all(all(share) for share in routed):
+            return dx
     best = _window_max(x, g)  # (N, C, H_out, W_out)
-    if g.stride == g.kh:  # windows tile the input: route in the tiled layout, contiguous and fast
-        routed = _route_tiled(dout, x, best, g.kh)
-        if routed is not None:
-            return routed
     unclaimed = np.ones(best.shape, dtype=bool)  # windows whose maximum has not been met yet
     hit = np.empty(best.shape, dtype=bool)
     dx = np.zeros_like(x)  # (N, C, H, W)
@@ -73,23 +83,20 @@ def maxpool2d_backward(dout: Array, x: Array, kernel_size: int = 2, stride: int 
     return dx
 
 
-def _route_tiled(dout: Array, x: Array, best: Array, k: int) -> Array | None:
+def _route_tiled(dout: Array, x: Array, best: Array, k: int, dx: Array) -> bool:
     """maxpool2d_backward when the stride equals the kernel (windows tile the input, no overlap):
     blow every tile's max and upstream gradient up to the tile's K x K pixels and keep the gradient
-    where ``x`` equals the max -- whole contiguous arrays, no per-offset slices. Returns None when some
-    tile holds its max twice (the caller then applies the first-maximum rule)."""
+    where ``x`` equals the max -- whole contiguous arrays, no per-offset slices -- into ``dx``. Returns
+    False when some tile holds its max twice (the caller then applies the first-maximum rule)."""
     h_out, w_out = best.shape[2:]
     tiled = x[:, :, : h_out * k, : w_out * k]  # (N, C, Ho*K, Wo*K): rows/columns past the last tile dropped
     is_max = tiled == _upsample(best, k)  # (N, C, Ho*K, Wo*K)
     if np.count_nonzero(is_max) != best.size:
-        return None
-    routed = _upsample(dout, k)  # (N, C, Ho*K, Wo*K)
-    routed *= is_max
-    if tiled.shape == x.shape:
-        return routed
-    dx = np.zeros_like(x)  # (N, C, H, W): the dropped rows/columns get no gradient
-    dx[:, :, : h_out * k, : w_out * k] = routed
-    return dx
+        return False
+    if tiled.shape != x.shape:
+        dx[...] = 0.0  # the dropped rows/columns get no gradient
+    np.multiply(_upsample(dout, k), is_max, out=dx[:, :, : h_out * k, : w_out * k])
+    return True
 
 
 def _upsample(a: Array, k: int) -> Array:

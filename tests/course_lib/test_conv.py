@@ -21,6 +21,7 @@ from autograder.strategies import (
     invalid_conv_calls,
     wide_conv_cases,
 )
+from course_lib import batching
 from course_lib.conv import (
     col2im,
     conv2d,
@@ -29,6 +30,8 @@ from course_lib.conv import (
     convolve2d_true,
     im2col,
     pad2d,
+    row_shift_matmul,
+    width_columns,
     window_geometry,
 )
 
@@ -148,6 +151,54 @@ def test_im2col_columns_are_receptive_fields() -> None:
     cols = im2col(xp, g)
     column = cols[:, (1 * g.out_h + 1) * g.out_w + 2]  # sample n=1, output pixel (1, 2)
     np.testing.assert_array_equal(column, xp[1, :, 2:4, 4:7].ravel())  # rows 2*1.., columns 2*2..
+
+
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4), st.integers(1, 3), st.data())
+def test_width_columns_entries_by_definition(n: int, c: int, kw: int, d: int, data: st.DataObject) -> None:
+    """``width_columns(x, pad=p)[(c, v), (r, n, j)] == padded[n, c, r, j + v*D]``, entry by entry, where
+    ``padded`` is ``x`` with ``p`` zeros added (negative amounts crop)."""
+    top, bottom, left, right = (data.draw(st.integers(-1, 2)) for _ in range(4))
+    h = data.draw(st.integers(max(1, -top - bottom + 1), 5))
+    w = data.draw(st.integers(max(1, d * (kw - 1) + 1 - left - right, -left - right + 1), d * (kw - 1) + 5))
+    x = data.draw(float_arrays((n, c, h, w)))
+    cropped = x[:, :, max(0, -top) : h - max(0, -bottom), max(0, -left) : w - max(0, -right)]
+    padded = pad2d(cropped, ((max(0, top), max(0, bottom)), (max(0, left), max(0, right))))
+    hp, wp = padded.shape[2:]
+    out_w = wp - d * (kw - 1)
+    cols = width_columns(x, kw, out_w, d, ((top, bottom), (left, right))).reshape(c, kw, hp, n, out_w)
+    for ci, v, r, ni, j in itertools.product(range(c), range(kw), range(hp), range(n), range(out_w)):
+        assert cols[ci, v, r, ni, j] == padded[ni, ci, r, j + v * d]
+
+
+@given(WIDE.filter(lambda case: case.stride == 1))
+def test_row_shift_matmul_equals_the_im2col_product(case: ConvCase) -> None:
+    """The KH shifted products are the one im2col product, term for term."""
+    g = window_geometry(*case.x.shape[2:], *case.w.shape[2:], 1, case.padding, case.dilation)
+    xp = pad2d(case.x, g.pad)
+    n, (c_out, c_in, kh, kw) = case.x.shape[0], case.w.shape
+    cols = width_columns(xp, kw, g.out_w, g.dilation)
+    rows = row_shift_matmul(
+        case.w.transpose(2, 0, 1, 3).reshape(kh, c_out, c_in * kw), cols, g.out_h, n * g.out_w, g.dilation
+    )  # (C_out, Ho*N*Wo)
+    one_product = case.w.reshape(c_out, -1) @ im2col(xp, g)  # (C_out, N*Ho*Wo)
+    expected = one_product.reshape(c_out, n, g.out_h, g.out_w).transpose(0, 2, 1, 3).reshape(c_out, -1)
+    np.testing.assert_allclose(rows, expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+@pytest.mark.parametrize(("stride", "padding", "dilation"), [(1, 1, 1), (1, "same", 2), (2, 2, 1)])
+def test_conv2d_on_a_batch_split_across_threads(
+    monkeypatch: pytest.MonkeyPatch, threads: str, stride: int, padding: int | str, dilation: int
+) -> None:
+    """Batches large enough for several chunks per worker: torch agrees, and a rerun is bit-identical."""
+    monkeypatch.setenv("COURSE_LIB_THREADS", threads)
+    monkeypatch.setattr(batching, "MIN_PARALLEL_COST", 0)  # split even these small batches
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((11, 5, 9, 8)), rng.standard_normal((6, 5, 3, 3)), rng.standard_normal(6)
+    out = conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation)
+    expected = F.conv2d(*map(torch.from_numpy, (x, w, b)), stride=stride, padding=padding, dilation=dilation)
+    np.testing.assert_allclose(out, expected.numpy(), rtol=RTOL, atol=ATOL)
+    assert np.array_equal(out, conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation))
 
 
 def test_conv2d_accepts_integer_arrays_and_returns_float64() -> None:

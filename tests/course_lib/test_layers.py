@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder.strategies import ConvCase, conv_cases, float_arrays, grid_arrays, wide_conv_cases
+from course_lib import batching
 from course_lib.conv import conv2d
 from course_lib.gradcheck import numerical_gradient, relative_error
 from course_lib.layers import (
@@ -96,6 +97,32 @@ def test_conv2d_backward_matches_autograd_on_every_kernel_stride_padding_dilatio
         close(dx, grad_of(x))
         close(dw, grad_of(w))
         close(db, dout.sum(axis=(0, 2, 3)))
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+@pytest.mark.parametrize(
+    ("stride", "padding", "dilation", "kernel"),
+    [(1, 1, 1, (3, 3)), (1, 0, 2, (2, 3)), (1, 4, 1, (1, 3)), (2, 1, 1, (3, 3))],
+)
+def test_conv2d_backward_on_a_batch_split_across_threads(
+    monkeypatch: pytest.MonkeyPatch, threads: str, stride: int, padding: int, dilation: int, kernel: tuple
+) -> None:
+    """Several chunks per worker (padding wider than the kernel included): autograd agrees, and a rerun
+    gives bit-identical gradients (the partial dW sums are added in a fixed order)."""
+    monkeypatch.setenv("COURSE_LIB_THREADS", threads)
+    monkeypatch.setattr(batching, "MIN_PARALLEL_COST", 0)  # split even these small batches
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((13, 4, 7, 9)), rng.standard_normal((5, 4, *kernel))
+    tx, tw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    out = F.conv2d(tx, tw, stride=stride, padding=padding, dilation=dilation)
+    dout = rng.standard_normal(tuple(out.shape))
+    out.backward(torch.from_numpy(dout))
+    grads = conv2d_backward(dout, x, w, stride=stride, padding=padding, dilation=dilation)
+    close(grads[0], tx.grad)
+    close(grads[1], tw.grad)
+    close(grads[2], dout.sum(axis=(0, 2, 3)))
+    again = conv2d_backward(dout, x, w, stride=stride, padding=padding, dilation=dilation)
+    assert all(np.array_equal(a, b) for a, b in zip(grads, again, strict=True))
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
