@@ -4,8 +4,9 @@ Pooling slides a ``K x K`` window with stride ``S`` (default ``S = K``, no paddi
 every channel separately: ``H_out = floor((H - K) / S) + 1``. Everything loops over the
 ``K^2`` window offsets of :func:`course_lib.conv.offset_slices` (never over pixels): each step reads or
 adds one strided slice, so overlapping windows (``S < K``) accumulate in the backward passes. When the
-windows tile the input (``S = K``, the usual 2x2 case) the max-pool backward works on the tiles
-directly.
+windows tile the input (``S = K``, the usual 2x2 case) every pixel belongs to exactly one window, so the
+max-pool backward writes each offset's slice once and needs the first-maximum bookkeeping only when a
+tile holds its max twice. Max pooling runs chunk by chunk on every core (:mod:`course_lib.batching`).
 """
 
 from __future__ import annotations
@@ -62,12 +63,12 @@ def maxpool2d_backward(dout: Array, x: Array, kernel_size: int = 2, stride: int 
     """
     x, g = _check_pool_args(x, kernel_size, stride)
     dout = _check_dout(dout, x, g, "maxpool2d")
-    if g.stride == g.kh:  # windows tile the input: route in the tiled layout, chunk by chunk on every core
+    if g.stride == g.kh:  # windows tile the input: one strided slice per offset, chunk by chunk on every core
         dx = np.empty(x.shape)  # (N, C, H, W)
         routed = for_batch_chunks(
             x.shape[0],
             lambda a, z: _route_tiled(dout[a:z], x[a:z], _window_max(x[a:z], g), g.kh, dx[a:z]),
-            8 * x.size,  # max, two upsamplings, compare, count, multiply: about 8 passes over x
+            4 * x.size,  # max, compare, count, multiply: about 4 passes over x
         )
         if all(all(share) for share in routed):
             return dx
@@ -84,24 +85,22 @@ def maxpool2d_backward(dout: Array, x: Array, kernel_size: int = 2, stride: int 
 
 
 def _route_tiled(dout: Array, x: Array, best: Array, k: int, dx: Array) -> bool:
-    """maxpool2d_backward when the stride equals the kernel (windows tile the input, no overlap):
-    blow every tile's max and upstream gradient up to the tile's K x K pixels and keep the gradient
-    where ``x`` equals the max -- whole contiguous arrays, no per-offset slices -- into ``dx``. Returns
-    False when some tile holds its max twice (the caller then applies the first-maximum rule)."""
+    """maxpool2d_backward when the stride equals the kernel (windows tile the input, no overlap), for
+    one chunk of the batch: every offset (u, v) of the K x K tiles is one strided slice of ``x`` and of
+    ``dx``, and gets the upstream gradient where it equals its tile's max. Returns False when some tile
+    holds its max twice (the caller then applies the first-maximum rule)."""
     h_out, w_out = best.shape[2:]
-    tiled = x[:, :, : h_out * k, : w_out * k]  # (N, C, Ho*K, Wo*K): rows/columns past the last tile dropped
-    is_max = tiled == _upsample(best, k)  # (N, C, Ho*K, Wo*K)
-    if np.count_nonzero(is_max) != best.size:
-        return False
-    if tiled.shape != x.shape:
-        dx[...] = 0.0  # the dropped rows/columns get no gradient
-    np.multiply(_upsample(dout, k), is_max, out=dx[:, :, : h_out * k, : w_out * k])
-    return True
-
-
-def _upsample(a: Array, k: int) -> Array:
-    """Repeat every pixel of ``a`` as a K x K block: (N, C, Ho, Wo) -> (N, C, Ho*K, Wo*K)."""
-    return np.repeat(np.repeat(a, k, axis=2), k, axis=3)
+    if (h_out * k, w_out * k) != x.shape[2:]:
+        dx[...] = 0.0  # rows/columns past the last tile get no gradient
+    hits = 0
+    is_max = np.empty(best.shape, dtype=bool)  # (N, C, Ho, Wo)
+    for u in range(k):
+        for v in range(k):
+            rows, cols = slice(u, u + h_out * k, k), slice(v, v + w_out * k, k)
+            np.equal(x[:, :, rows, cols], best, out=is_max)
+            hits += int(np.count_nonzero(is_max))
+            np.multiply(dout, is_max, out=dx[:, :, rows, cols])
+    return hits == best.size
 
 
 def avgpool2d(x: Array, kernel_size: int = 2, stride: int | None = None) -> Array:
