@@ -288,8 +288,10 @@ def conv2d(
     x, w, b, g = check_conv_args(x, w, b, stride, padding, dilation)
     if g.stride == 1:
         out = np.empty((x.shape[0], w.shape[0], g.out_h, g.out_w))  # (N, C_out, H_out, W_out)
+        c_out, c_in, kh, kw = w.shape
+        w_rows = w.transpose(2, 0, 1, 3).reshape(kh, c_out, c_in * kw)  # once per call: [u] (C_out, C_in*KW)
         flops = 2 * out.size * w[0].size  # one multiply-add per output value and weight of its filter
-        for_batch_chunks(x.shape[0], lambda a, z: _conv2d_rows(x[a:z], w, g, out[a:z]), flops)
+        for_batch_chunks(x.shape[0], lambda a, z: _conv2d_rows(x[a:z], w_rows, kw, g, out[a:z]), flops)
     else:
         out = _conv2d_im2col(pad2d(x, g.pad), w, g)
     if b is not None:
@@ -305,11 +307,10 @@ def _conv2d_im2col(xp: Array, w: Array, g: WindowGeometry) -> Array:
     return np.ascontiguousarray(out.transpose(1, 0, 2, 3))  # (N, C_out, H_out, W_out)
 
 
-def _conv2d_rows(x: Array, w: Array, g: WindowGeometry, out: Array) -> None:
-    """Stride 1: KH products on views of the width columns (:func:`row_shift_matmul`), into ``out``."""
-    n = x.shape[0]
-    c_out, c_in, kh, kw = w.shape
+def _conv2d_rows(x: Array, w_rows: Array, kw: int, g: WindowGeometry, out: Array) -> None:
+    """Stride 1: KH products on views of the width columns (:func:`row_shift_matmul`), into ``out``;
+    ``w_rows[u]`` is kernel row u as a (C_out, C_in*KW) matrix."""
+    n, c_out = x.shape[0], w_rows.shape[1]
     cols = width_columns(x, kw, g.out_w, g.dilation, g.pad)  # (C_in*KW, Hp*N*W_out)
-    w_rows = w.transpose(2, 0, 1, 3).reshape(kh, c_out, c_in * kw)  # [u]: (C_out, C_in*KW)
     y = row_shift_matmul(w_rows, cols, g.out_h, n * g.out_w, g.dilation)  # (C_out, Ho*N*Wo)
     out[...] = y.reshape(c_out, g.out_h, n, g.out_w).transpose(2, 0, 1, 3)  # (N, C_out, H_out, W_out)

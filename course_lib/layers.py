@@ -73,15 +73,18 @@ def conv2d_backward(
         dx, dw = _conv2d_backward_im2col(dout, pad2d(x, g.pad), w, g, (h, wd))
         return dx, dw, db
     dx = np.empty(x.shape)  # (N, C_in, H, W)
+    c_out, _, kh, kw = w.shape
+    flipped = (
+        w[:, :, ::-1, ::-1].transpose(2, 1, 0, 3).reshape(kh, c_in, c_out * kw)
+    )  # [u']: (C_in, C_out*KW)
     flops = 4 * dout.size * w[0].size  # two products (dW and dx), each as large as the forward pass
     partials = for_batch_chunks(
-        n, lambda a, z: _conv2d_backward_rows(dout[a:z], x[a:z], w, g, dx[a:z]), flops
+        n, lambda a, z: _conv2d_backward_rows(dout[a:z], x[a:z], flipped, g, dx[a:z]), flops
     )
     dw_rows = np.zeros_like(partials[0][0])  # (KH, C_out, C_in*KW), summed in a fixed order
     for share in partials:
         for part in share:
             dw_rows += part
-    c_out, _, kh, kw = w.shape
     dw = dw_rows.reshape(kh, c_out, c_in, kw).transpose(1, 2, 0, 3)  # (C_out, C_in, KH, KW)
     return dx, np.ascontiguousarray(dw), db
 
@@ -101,20 +104,17 @@ def _conv2d_backward_im2col(
     return dx, dw
 
 
-def _conv2d_backward_rows(dout: Array, x: Array, w: Array, g: WindowGeometry, dx: Array) -> Array:
+def _conv2d_backward_rows(dout: Array, x: Array, flipped: Array, g: WindowGeometry, dx: Array) -> Array:
     """Stride 1, one chunk of the batch: writes ``dx`` and returns this chunk's ``dW`` by kernel row,
-    ``(KH, C_out, C_in*KW)``."""
+    ``(KH, C_out, C_in*KW)``. ``flipped[u']`` is row u' of the flipped filters, (C_in, C_out*KW)."""
     n = x.shape[0]
-    c_out, c_in, kh, kw = w.shape
+    kh, c_in, c_out, kw = g.kh, x.shape[1], dout.shape[1], g.kw
     d, (h, wd) = g.dilation, dx.shape[2:]
     (top, bottom), (left, right) = g.pad
     span_h, span_w = d * (kh - 1), d * (kw - 1)
     # dx: the full correlation; dout padded (or cropped) so that dx row y starts at dout row y + P - (KH-1)D
     full = ((span_h - top, span_h - bottom), (span_w - left, span_w - right))
     dcols = width_columns(dout, kw, wd, d, full)  # (C_out*KW, (H+span_h)*N*W)
-    flipped = (
-        w[:, :, ::-1, ::-1].transpose(2, 1, 0, 3).reshape(kh, c_in, c_out * kw)
-    )  # [u']: (C_in, C_out*KW)
     dx_cols = row_shift_matmul(flipped, dcols, h, n * wd, d)  # (C_in, H*N*W)
     dx[...] = dx_cols.reshape(c_in, h, n, wd).transpose(2, 0, 1, 3)  # (N, C_in, H, W)
     # dW[:, :, u, :] = Delta X_u^T, X_u the width columns seen u*D rows down
