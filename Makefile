@@ -10,7 +10,8 @@ STAMP := $(VENV)/.setup-$(shell sha256sum pyproject.toml | cut -c1-16)
 OUT ?= out
 JOBS ?= $(shell nproc)
 
-.PHONY: setup data test lint typecheck pytest demo bench bench-fashion release clean help
+
+.PHONY: setup system data test lint typecheck pytest demo bench bench-fashion release clean help
 
 help:
 	@echo "make demo   - set up, then run the main job (see README)"
@@ -18,7 +19,7 @@ help:
 	@echo "make bench  - speed figures, printed side by side (make bench-fashion: time to 92%)"
 	@echo "make release - regenerate release/ from source/ with nbgrader"
 
-setup: $(STAMP)
+setup: $(STAMP) system
 
 $(STAMP): pyproject.toml
 	@echo "== setup: virtualenv in $(VENV) (system $(PYTHON_SYS))"
@@ -30,6 +31,18 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.setup-*
 	touch $@
 	@echo "== setup done"
+
+system:
+	@missing=""; command -v bwrap > /dev/null || missing="$$missing bubblewrap"; \
+	if [ -z "$$missing" ]; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+	  echo "== system: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing > /dev/null; \
+	else \
+	  echo "== system: missing$$missing (the grader's sandbox needs bubblewrap: apt-get install bubblewrap)" >&2; \
+	  exit 1; \
+	fi
 
 # Fashion-MNIST from Debian's package when we are root on Debian/Ubuntu; elsewhere see README.
 data:

@@ -22,13 +22,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from autograder.sandbox import Limits, Zygote, run_folder, start_zygotes
+from autograder.sandbox import LEVELS, IsolationUnavailable, Limits, run_folder
 
 _LIMIT_HELP = {
     "cpu_seconds": "CPU seconds per worker process",
     "memory_mb": "memory (MB) for the student's code, on top of the imported modules",
     "max_processes": "processes/threads the student's code may add",
     "file_size_mb": "largest file the student's code may write (MB)",
+    "disk_mb": "size of the submission's private tmpfs working folder, /tmp included (MB)",
     "open_files": "open file descriptors per worker",
     "call_timeout": "wall-clock seconds per call of a student's function",
     "cell_timeout": "wall-clock seconds per notebook cell",
@@ -54,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true", help="regrade submissions that are already done")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.add_argument("--max-notebook-mb", type=float, default=20.0, help="largest notebook accepted (MB)")
+    grade.add_argument(
+        "--isolation",
+        choices=LEVELS,
+        default="namespaces",
+        help="how the sandbox isolates a submission (default: namespaces, which needs bubblewrap and "
+        "user namespaces; uid: root only, a dedicated uid; none: no isolation, trusted code only)",
+    )
     defaults = Limits()
     for name, text in _LIMIT_HELP.items():
         value = getattr(defaults, name)
@@ -68,8 +76,41 @@ def _parser() -> argparse.ArgumentParser:
         "--source", type=Path, default=None, help="course root with source/ (default: this course)"
     )
 
+    sandbox = sub.add_parser("sandbox", help="check the sandbox here, or delegate cgroups to a user")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    check = sandbox_sub.add_parser("check", help="which isolation level works here, and what it enforces")
+    check.add_argument("--isolation", choices=(*LEVELS, "auto"), default="auto")
+    delegate = sandbox_sub.add_parser(
+        "delegate", help="as root, once: let USER grade with per-submission cgroups"
+    )
+    delegate.add_argument("user")
+
     sub.add_parser("release", help="regenerate release/ from source/ (see python -m autograder.release -h)")
     return parser
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from autograder.sandbox import Session, cgroups
+
+    if args.sandbox_command == "delegate":
+        try:
+            folders = cgroups.delegate(args.user)
+        except (PermissionError, KeyError, cgroups.CgroupError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        for folder in folders:
+            print(f"delegated {folder} to {args.user}")
+        return 0
+    try:
+        session = Session(args.isolation).start()
+    except IsolationUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"isolation level: {session.level}")
+    for line in session.mechanisms():
+        print(f"  - {line}")
+    session.close()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return release_main(args_list[1:])
     args = _parser().parse_args(args_list)
+    if args.command == "sandbox":
+        return _sandbox(args)
     if args.command == "gradescope-bundle":
         from autograder.grade import COURSE_ROOT
         from autograder.gradescope import build_bundle
@@ -119,19 +162,10 @@ def _grade(args: argparse.Namespace) -> int:
     if source_root is None:
         course = next((p for p in args.paths if (p / "source" / args.assignment).is_dir()), None)
         source_root = course or Path(__file__).resolve().parent.parent
-    notebook = Path(source_root) / "source" / args.assignment / f"{args.assignment}.ipynb"
     progress = [0, 0]  # submissions graded, submissions in all (once known)
     try:
         with _interruptible(), run_folder():
-            zygotes: list[Zygote] = []
-            try:
-                if notebook.is_file() and args.jobs >= 1:
-                    # warm the workers' parents while the (heavier) grader modules load
-                    zygotes = start_zygotes(notebook, args.jobs)
-                return _grade_with(args, Path(source_root), zygotes, progress)
-            finally:
-                for zygote in zygotes:
-                    zygote.close()
+            return _grade_with(args, Path(source_root), progress)
     except Interrupted as stop:
         done, total = progress
         what = f"{done} of {total} submissions graded" if total else "before grading started"
@@ -139,9 +173,7 @@ def _grade(args: argparse.Namespace) -> int:
         return 128 + stop.signum
 
 
-def _grade_with(
-    args: argparse.Namespace, source_root: Path, zygotes: list[Zygote], progress: list[int]
-) -> int:
+def _grade_with(args: argparse.Namespace, source_root: Path, progress: list[int]) -> int:
     """Grade as ``args`` say; ``progress`` gets how many of how many submissions are graded when
     an interrupt stops the batch."""
     from autograder import grade
@@ -155,6 +187,7 @@ def _grade_with(
             limits=limits,
             max_notebook_mb=args.max_notebook_mb,
             forbidden_paths=tuple(str(p.resolve()) for p in args.paths),
+            isolation=args.isolation,
         )
         if not settings.source_notebook.is_file():
             raise ValueError(
@@ -167,9 +200,25 @@ def _grade_with(
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        totals = grade.grade_batch(
-            subs, settings, jobs=args.jobs, force=args.force, quiet=args.quiet, zygotes=zygotes
-        )
+        session = settings.session()
+    except IsolationUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        zygotes = grade.start_zygotes(session, settings.source_notebook, max(1, min(args.jobs, len(subs))))
+        try:
+            totals = grade.grade_batch(
+                subs,
+                settings,
+                jobs=args.jobs,
+                force=args.force,
+                quiet=args.quiet,
+                zygotes=zygotes,
+                session=session,
+            )
+        finally:
+            for zygote in zygotes:
+                zygote.close()
     except Interrupted:
         progress[:] = [sum(grade.load_record(settings.out / s.student, args.assignment) is not None
                            for s in subs), len(subs)]  # fmt: skip
@@ -177,6 +226,8 @@ def _grade_with(
     except OSError as exc:  # e.g. an unwritable or full output folder: finished results stay on disk
         print(f"error: cannot write the results in {settings.out}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        session.close()
     print(f"graded {len(totals)} submission(s) of {args.assignment} -> {settings.out / 'grades.csv'}")
     return 0
 

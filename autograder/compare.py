@@ -1,6 +1,6 @@
 r"""Fair comparison of a student's result with the expected one: ``compare(expected, got) -> message``.
 
-Both values are plain data (``got`` has already crossed :func:`autograder.wire.roundtrip`, so it is a
+Both values are plain data (``got`` has already crossed :func:`autograder.sandbox.wire.roundtrip`, so it is a
 base-class ``ndarray``, a Python scalar, a string, ``None`` or a list/tuple/dict of those): nothing a
 student defined (``__eq__``, ``__bool__``, ``__array__``) is ever called here.
 

@@ -49,7 +49,9 @@ from autograder.invoke import truncate
 from autograder.items import ITEMS
 from autograder.properties import run_item
 from autograder.result import ItemResult
-from autograder.sandbox import Limits, SandboxInvoker, Zygote, default_uid, start_zygotes
+from autograder.sandbox import Limits, Session
+from autograder.sandbox.invoker import SandboxInvoker
+from autograder.sandbox.zygote import Zygote
 
 #: The course root: ``source/<assignment>/<assignment>.ipynb`` lives under it.
 COURSE_ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +78,18 @@ class Settings:
     limits: Limits = dataclasses.field(default_factory=Limits)
     max_notebook_mb: float = nb.MAX_NOTEBOOK_MB
     forbidden_paths: tuple[str, ...] = ()
+    isolation: str = "namespaces"
+    data_dirs: tuple[str, ...] = ()
+
+    def hidden_paths(self) -> list[str]:
+        """What the sandbox must never show: the course root, the output folder, the submissions."""
+        return [str(self.source_root), str(self.out), *self.forbidden_paths]
+
+    def session(self) -> Session:
+        """A started sandbox session for these settings (:class:`IsolationUnavailable` if it cannot)."""
+        return Session(
+            self.isolation, limits=self.limits, hidden=self.hidden_paths(), data=self.data_dirs
+        ).start()
 
     @property
     def source_notebook(self) -> Path:
@@ -98,6 +112,7 @@ class Graded:
     flags: list[str]
     seconds: float
     events: list[str] = dataclasses.field(default_factory=list)
+    sandbox: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -114,6 +129,7 @@ class Graded:
             "flags": self.flags,
             "seconds": round(self.seconds, 3),
             "events": self.events,
+            "sandbox": self.sandbox,
         }
 
     @classmethod
@@ -126,6 +142,7 @@ class Graded:
             flags=[str(f) for f in data.get("flags", [])],
             seconds=float(data.get("seconds", 0.0)),
             events=[str(e) for e in data.get("events", [])],
+            sandbox=dict(data.get("sandbox", {})),
         )
 
 
@@ -211,9 +228,10 @@ def preload_for(cells: Sequence[tuple[int, str]]) -> tuple[str, ...]:
 
 
 def grade_submission(
-    sub: Submission, settings: Settings, source: Any, zygote: Zygote | None = None, uid: int | None = None
+    sub: Submission, settings: Settings, source: Any, session: Session, zygote: Zygote | None = None
 ) -> Graded:
-    """Grade one submission end to end (never raises for anything the submission does)."""
+    """Grade one submission end to end in ``session``'s sandbox (never raises for anything the
+    submission does)."""
     start = time.monotonic()
     src_plan = nb.plan(source, source)
     items = src_plan.items
@@ -225,17 +243,12 @@ def grade_submission(
     plan = nb.plan(notebook, source)
     notes: list[str] = []
     results: list[ItemResult] = []
-    # every assignment's solutions (source/), the course's git history (which holds them too), the
-    # output folder and the submissions
-    course = settings.source_root
-    forbidden = [str(course / "source"), str(course / ".git"), str(settings.out), *settings.forbidden_paths]
     invoker = SandboxInvoker(
         plan.cells,
-        limits=settings.limits,
+        session=session,
         zygote=zygote,
+        limits=settings.limits,
         preload=preload_for(plan.cells),
-        uid=uid,
-        forbidden_paths=forbidden,
         files=helper_files(settings),
     )
     try:
@@ -261,8 +274,12 @@ def grade_submission(
     ):
         flags.append("tried to import the course's reference library or the grader")
     seconds = time.monotonic() - start
+    events = list(invoker.events)
+    if invoker.peak_memory is not None:
+        events.append(f"peak memory {invoker.peak_memory / 2**20:.0f} MB")
+    sandbox = {"isolation": session.level, "mechanisms": session.mechanisms()}
     return Graded(
-        sub.student, settings.assignment, results, notes[:MAX_NOTES], flags, seconds, invoker.events
+        sub.student, settings.assignment, results, notes[:MAX_NOTES], flags, seconds, events, sandbox
     )
 
 
@@ -365,18 +382,18 @@ def write_csv(out: Path, assignment: str, grade_ids: Sequence[str]) -> Path:
 _STATE: dict[str, Any] = {}
 
 
-def _init_pool(settings: Settings, zygotes: Sequence[Zygote], slot: int = 1) -> None:
-    """Grading process start-up: its zygote, and its own uid for the sandboxed workers (as root)."""
+def _init_pool(settings: Settings, session: Session, zygotes: Sequence[Zygote], slot: int = 1) -> None:
+    """Grading process start-up: the run's sandbox session and this process's zygote."""
     _STATE["settings"] = settings
+    _STATE["session"] = session
     _STATE["source"] = nb.load_source(settings.source_notebook)
     _STATE["zygote"] = zygotes[(slot - 1) % len(zygotes)] if zygotes else None
-    _STATE["uid"] = default_uid()
 
 
 def _grade_one(sub: Submission) -> tuple[str, float]:
     settings: Settings = _STATE["settings"]
     try:
-        graded = grade_submission(sub, settings, _STATE["source"], _STATE["zygote"], _STATE["uid"])
+        graded = grade_submission(sub, settings, _STATE["source"], _STATE["session"], _STATE["zygote"])
     except Exception as exc:  # the grader's own failure: recorded for this submission, batch goes on
         items = nb.plan(_STATE["source"], _STATE["source"]).items
         message = f"internal grader error ({type(exc).__name__}: {exc})"[:300]
@@ -396,7 +413,9 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds the current submission: its worker is killed
 
 
-def _serve(conn: Connection, slot: int, settings: Settings, zygotes: Sequence[Zygote]) -> None:
+def _serve(
+    conn: Connection, slot: int, settings: Settings, session: Session, zygotes: Sequence[Zygote]
+) -> None:
     """A grading process: grade each submission the batch sends until it sends None or goes away.
 
     SIGTERM ends it cleanly (exit status 143, no traceback); Ctrl-C is left to the batch.
@@ -404,7 +423,7 @@ def _serve(conn: Connection, slot: int, settings: Settings, zygotes: Sequence[Zy
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    _init_pool(settings, zygotes, slot)
+    _init_pool(settings, session, zygotes, slot)
     while True:
         try:
             sub = conn.recv()
@@ -420,7 +439,7 @@ def _serve(conn: Connection, slot: int, settings: Settings, zygotes: Sequence[Zy
 
 
 def _grade_in_processes(
-    todo: Sequence[Submission], settings: Settings, zygotes: Sequence[Zygote], jobs: int
+    todo: Sequence[Submission], settings: Settings, session: Session, zygotes: Sequence[Zygote], jobs: int
 ) -> Generator[tuple[str, float], None, None]:
     """Yield ``(student, total)`` as ``jobs`` forked grading processes finish ``todo``.
 
@@ -437,7 +456,9 @@ def _grade_in_processes(
             # the child sets its own handlers before it takes SIGINT/SIGTERM
             mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
             try:
-                started = context.Process(target=_serve, args=(theirs, slot, settings, zygotes), daemon=True)
+                started = context.Process(
+                    target=_serve, args=(theirs, slot, settings, session, zygotes), daemon=True
+                )
                 started.start()
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
@@ -475,6 +496,14 @@ def _grade_in_processes(
             conn.close()
 
 
+def start_zygotes(session: Session, source_notebook: Path, jobs: int) -> list[Zygote]:
+    """One pre-warmed worker parent per grading process; they import numpy/matplotlib (and torch
+    when the assignment uses it) while the grader itself starts up."""
+    source = nb.load_source(source_notebook)
+    preload = preload_for(nb.plan(source, source).cells)
+    return [Zygote(session, preload) for _ in range(jobs)]
+
+
 def grade_batch(
     subs: Sequence[Submission],
     settings: Settings,
@@ -482,11 +511,13 @@ def grade_batch(
     force: bool = False,
     quiet: bool = False,
     zygotes: Sequence[Zygote] | None = None,
+    session: Session | None = None,
 ) -> dict[str, float]:
     """Grade ``subs`` with ``jobs`` processes; returns ``{student: total}`` (finished ones included).
 
-    Submissions with a finished record in ``settings.out`` are skipped unless ``force``. ``zygotes``
-    (see :func:`start_zygotes`) are started here when not given, and then also closed here.
+    Submissions with a finished record in ``settings.out`` are skipped unless ``force``. The sandbox
+    ``session`` (see :meth:`Settings.session`) and the ``zygotes`` (see :func:`start_zygotes`) are
+    started here when not given, and then also closed here.
     """
     if jobs < 1:
         raise ValueError(f"jobs={jobs} must be at least 1")
@@ -502,11 +533,14 @@ def grade_batch(
         else:
             todo.append(sub)
     jobs = max(1, min(jobs, len(todo)))
+    own_session = session is None and bool(todo)
+    if session is None and todo:
+        session = settings.session()
     own = zygotes is None and bool(todo)
     warm = (
         list(zygotes)
         if zygotes is not None
-        else (start_zygotes(settings.source_notebook, jobs) if todo else [])
+        else (start_zygotes(session, settings.source_notebook, jobs) if session is not None else [])
     )
     bar = tqdm(
         total=len(todo),
@@ -515,14 +549,14 @@ def grade_batch(
         disable=quiet or not sys.stderr.isatty(),
     )
     try:
-        if jobs == 1:
-            _init_pool(settings, warm)
+        if jobs == 1 and session is not None:
+            _init_pool(settings, session, warm)
             for sub in todo:
                 student, total = _grade_one(sub)
                 totals[student] = total
                 bar.update()
-        else:
-            with contextlib.closing(_grade_in_processes(todo, settings, warm, jobs)) as graded:
+        elif session is not None:
+            with contextlib.closing(_grade_in_processes(todo, settings, session, warm, jobs)) as graded:
                 for student, total in graded:
                     totals[student] = total
                     bar.update()
@@ -531,5 +565,7 @@ def grade_batch(
         if own:
             for zygote in warm:
                 zygote.close()
+        if own_session and session is not None:
+            session.close()
     write_csv(settings.out, settings.assignment, [g for g, _ in src_plan.items])
     return totals

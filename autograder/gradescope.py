@@ -28,7 +28,8 @@ from pathlib import Path
 
 from autograder import grade, report
 from autograder import notebook as nb
-from autograder.sandbox import Zygote
+from autograder.sandbox import Session
+from autograder.sandbox.zygote import Zygote
 
 PACKAGES = ("autograder", "course_lib")
 REQUIREMENTS = """\
@@ -137,12 +138,16 @@ def run(assignment: str, root: Path, course: Path) -> dict[str, object]:
         ]
         data = report.gradescope_results(zeros, time.monotonic() - start, output="no notebook was submitted")
     else:
-        zygote = Zygote(grade.preload_for(nb.plan(source, source).cells))
+        session = Session("auto", limits=settings.limits, hidden=settings.hidden_paths()).start()
         try:
-            sub = grade.Submission("submission", notebook)
-            graded = grade.grade_submission(sub, settings, source, zygote=zygote)
+            zygote = Zygote(session, grade.preload_for(nb.plan(source, source).cells))
+            try:
+                sub = grade.Submission("submission", notebook)
+                graded = grade.grade_submission(sub, settings, source, session, zygote=zygote)
+            finally:
+                zygote.close()
         finally:
-            zygote.close()
+            session.close()
         grade.write_outputs(graded, settings.out)
         data = json.loads((settings.out / "submission" / "results.json").read_text(encoding="utf-8"))
     grade.atomic_write(results_dir / "results.json", json.dumps(data, indent=1, sort_keys=True) + "\n")

@@ -7,7 +7,7 @@ plain data: numpy arrays, Python scalars, strings, ``None`` and lists/tuples/dic
 - :class:`LocalInvoker` runs the call in the current process (the nbgrader hidden-test path).
 - ``autograder.sandbox.SandboxInvoker`` runs it in a locked-down worker process (the batch path).
 
-Both pass every result through :func:`autograder.wire.roundtrip`, so the verdict is computed from
+Both pass every result through :func:`autograder.sandbox.wire.roundtrip`, so the verdict is computed from
 identical values on both paths, and anything the student returns that is not plain data is rejected
 before the grader touches it.
 """
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from autograder import wire
+from autograder.sandbox import wire
 
 #: Longest exception message kept from a student's code (characters).
 MAX_MESSAGE_CHARS = 300
@@ -71,7 +71,7 @@ class Invoker(Protocol):
     ) -> Any:
         """``target(*args, **kwargs)``, or ``PROBES[probe](target_object, *args, **kwargs)``.
 
-        Returns plain data (after :func:`autograder.wire.roundtrip`); raises :class:`StudentError`
+        Returns plain data (after :func:`autograder.sandbox.wire.roundtrip`); raises :class:`StudentError`
         when the student's code raises or returns something that cannot cross the wire.
         """
         ...

@@ -534,7 +534,7 @@ WIRE_DTYPES = (np.float64, np.float32, np.int64, np.uint8, np.bool_, np.complex1
 
 
 def wire_values() -> st.SearchStrategy[Any]:
-    """Plain data as student functions return it (``autograder.wire``): None, bools, ints, floats
+    """Plain data as student functions return it (``autograder.sandbox.wire``): None, bools, ints, floats
     (NaN and infinities included), short strings, arrays of the wire's dtypes (0-d to 3-d), and
     lists, tuples and dicts (str or int keys) of those."""
     scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)

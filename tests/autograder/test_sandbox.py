@@ -1,4 +1,9 @@
-"""The sandboxed worker: isolation, limits, timeouts, crashes and floods never reach the grader."""
+"""The sandboxed worker: isolation, limits, timeouts, crashes and floods never reach the grader.
+
+The functional tests run at the ``namespaces`` level (the default) and, where the behaviour must not
+depend on the level, at ``none`` too. ``tests/hardening/`` attacks the sandbox as root and as an
+ordinary user.
+"""
 
 from __future__ import annotations
 
@@ -10,31 +15,61 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import sandbox
 from autograder.invoke import StudentError, StudentTimeout
-from autograder.sandbox import Limits, SandboxInvoker, Zygote
+from autograder.sandbox import Limits, Session
+from autograder.sandbox import invoker as sandbox_invoker
+from autograder.sandbox.invoker import SandboxInvoker
+from autograder.sandbox.zygote import Zygote
 
 FAST = Limits(call_timeout=1.0, cell_timeout=1.5, submission_timeout=60.0)
 
 
+@pytest.fixture(scope="module", params=["namespaces", "none"])
+def level(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def zygote() -> Iterator[Zygote]:
-    z = Zygote(preload=("numpy",))
+def session(level: str) -> Iterator[Session]:
+    s = Session(level, limits=FAST).start()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def ns_session() -> Iterator[Session]:
+    s = Session("namespaces", limits=FAST).start()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def zygote(session: Session) -> Iterator[Zygote]:
+    z = Zygote(session, preload=("numpy",))
+    yield z
+    z.close()
+
+
+@pytest.fixture(scope="module")
+def ns_zygote(ns_session: Session) -> Iterator[Zygote]:
+    z = Zygote(ns_session, preload=("numpy",))
     yield z
     z.close()
 
 
 @pytest.fixture(autouse=True)
 def short_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "GRACE_SECONDS", 0.5)
+    monkeypatch.setattr(sandbox_invoker, "GRACE_SECONDS", 0.5)
 
 
 def cells(*sources: str) -> list[tuple[int, str]]:
     return list(enumerate(sources))
 
 
-def run(zygote: Zygote | None, sources: Sequence[str], limits: Limits = FAST) -> SandboxInvoker:
-    invoker = SandboxInvoker(cells(*sources), zygote=zygote, limits=limits, probes_source="")
+def run(zygote: Zygote, sources: Sequence[str], limits: Limits = FAST) -> SandboxInvoker:
+    invoker = SandboxInvoker(
+        cells(*sources), session=zygote.session, zygote=zygote, limits=limits, probes_source=""
+    )
     invoker.start()
     return invoker
 
@@ -56,13 +91,32 @@ def processes_of_session(sid: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("use_zygote", [True, False], ids=["forked", "exec"])
-def test_cells_run_in_order_and_calls_return_plain_values(zygote: Zygote, use_zygote: bool) -> None:
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (by parent links in /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@pytest.mark.parametrize("own_zygote", [False, True], ids=["shared zygote", "own zygote"])
+def test_cells_run_in_order_and_calls_return_plain_values(zygote: Zygote, own_zygote: bool) -> None:
     with SandboxInvoker(
         cells(
             "import numpy as np", "def double(x):\n    return np.asarray(x) * 2", "raise ValueError('cell 2')"
         ),
-        zygote=zygote if use_zygote else None,
+        session=zygote.session,
+        zygote=None if own_zygote else zygote,
         limits=FAST,
         probes_source="",
     ) as invoker:
@@ -88,11 +142,12 @@ def test_grader_packages_cannot_be_imported_or_read(zygote: Zygote) -> None:
             "import numpy",
         ],
     ) as invoker:
-        assert errors(invoker) == ["ModuleNotFoundError"] * 3 + ["PermissionError", None]
+        refused = "FileNotFoundError" if zygote.session.level == "namespaces" else "PermissionError"
+        assert errors(invoker) == ["ModuleNotFoundError"] * 3 + [refused, None]
     assert "import course_lib" in invoker.attempts
 
 
-def test_environment_is_scrubbed_and_workdir_is_private_and_removed(
+def test_environment_is_scrubbed_and_workdir_is_private(
     zygote: Zygote, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GRADER_SECRET", "hunter2")
@@ -109,22 +164,81 @@ def test_environment_is_scrubbed_and_workdir_is_private_and_removed(
     assert invoker.call("env_of", ("OMP_NUM_THREADS",), {}) == "1"
     workdir = invoker.call("cwd", (), {})
     assert invoker.call("env_of", ("HOME",), {}) == workdir
-    assert Path(workdir, "scratch.txt").exists()
     invoker.close()
-    assert not Path(workdir).exists()
+    if zygote.session.level == "namespaces":
+        assert workdir == "/home/student"  # on the worker's own tmpfs, gone with its namespaces
+    else:
+        assert not Path(workdir).exists()
 
 
-def test_network_processes_and_writes_outside_the_workdir_are_refused(zygote: Zygote, tmp_path: Path) -> None:
+def test_the_sandbox_shows_only_python_data_and_its_own_folder(ns_zygote: Zygote) -> None:
+    """Every file a worker can see, listed: no file of the course tree, /root or the grader."""
+    import autograder
+
+    course = Path(autograder.__file__).resolve().parents[1]
+    lister = (
+        "import os\n"
+        "def visible(allowed, names):\n"
+        "    count, outside, suspicious = 0, [], []\n"
+        "    for top in sorted(os.listdir('/')):\n"
+        "        if top in ('proc', 'dev') or os.path.islink('/' + top):\n"
+        "            continue\n"
+        "        for folder, dirs, files in os.walk('/' + top):\n"
+        "            for name in files:\n"
+        "                path = os.path.join(folder, name)\n"
+        "                count += 1\n"
+        "                if not path.startswith(tuple(allowed)):\n"
+        "                    outside.append(path)\n"
+        "                if any(word in path for word in ('course_lib', '/autograder/', *names)):\n"
+        "                    suspicious.append(path)\n"
+        "    return [count, outside, suspicious]\n"
+    )
+    python = os.path.realpath(os.sys.base_prefix)
+    allowed = ["/usr/", "/etc/", python + "/", "/opt/site/", *(d + "/" for d in ns_zygote.session.data)]
+    with run(ns_zygote, [lister], Limits(call_timeout=60.0, cell_timeout=60.0)) as invoker:
+        names = sorted(p.name for p in (course / "source").iterdir())  # the assignments' folders
+        count, outside, suspicious = invoker.call("visible", (allowed, names), {})
+    assert count > 1000, "the worker should see the Python installation"
+    # /etc holds only the few files the sandbox provides; nothing else exists outside these folders
+    assert outside == []
+    assert suspicious == []  # no grader package, no reference, no assignment's files
+    assert not str(course).startswith(tuple(allowed))
+
+
+def test_pid_network_and_mount_namespaces_are_the_workers_own(ns_zygote: Zygote, tmp_path: Path) -> None:
+    marker = tmp_path / "grader-file.txt"
+    marker.write_text("secret")
+    with run(
+        ns_zygote,
+        [
+            "import os, socket\n"
+            "pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+            "ifaces = sorted(os.listdir('/sys/class/net')) if os.path.exists('/sys/class/net') else []\n"
+            "try:\n"
+            "    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
+            "    net = 'connected'\n"
+            "except OSError as e:\n"
+            "    net = type(e).__name__\n",
+            "def facts():\n"
+            f"    return [pids, os.getpid(), net, os.path.exists({str(marker)!r}), os.getuid()]",
+        ],
+    ) as invoker:
+        pids, pid, net, sees_marker, uid = invoker.call("facts", (), {})
+    assert pid == 1 and pids == [1]  # alone in its PID namespace: no grader, no other worker
+    assert net != "connected"
+    assert sees_marker is False
+    assert uid == 1000
+
+
+def test_network_and_writes_outside_the_workdir_fail(zygote: Zygote, tmp_path: Path) -> None:
     with run(
         zygote,
         [
-            "import socket\nsocket.create_connection(('127.0.0.1', 9))",
-            "import os\nos.fork()",
-            "import subprocess\nsubprocess.run(['true'])",
+            "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)",
             f"open({str(tmp_path / 'out.txt')!r}, 'w')",
         ],
     ) as invoker:
-        assert errors(invoker) == ["PermissionError"] * 4
+        assert None not in errors(invoker)
     assert not (tmp_path / "out.txt").exists()
 
 
@@ -196,16 +310,15 @@ def test_process_bomb_is_contained_and_leaves_no_process(zygote: Zygote) -> None
     source = (
         "import ctypes, time\nlibc = ctypes.CDLL(None)\nfor _ in range(30):\n    libc.fork()\ntime.sleep(60)"
     )
+    before = descendants(zygote.pid)  # bubblewrap's own PID 1 and the zygote (namespaces), or none
     invoker = run(zygote, ["def f():\n    return 5", source], limits)
     assert errors(invoker) == [None, "Timeout"]
     assert invoker.call("f", (), {}) == 5
-    worker = invoker._worker
-    assert worker is not None
     invoker.close()
     deadline = time.monotonic() + 3.0  # killed at once; the zygote reaps the orphans within 0.2 s
-    while processes_of_session(worker.pid) and time.monotonic() < deadline:
+    while descendants(zygote.pid) != before and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert processes_of_session(worker.pid) == []
+    assert descendants(zygote.pid) == before
 
 
 def test_memory_bomb_raises_memory_error(zygote: Zygote) -> None:
@@ -239,7 +352,11 @@ def test_zygote_is_usable_from_a_forked_grading_process(zygote: Zygote) -> None:
         ok = False
         try:
             with SandboxInvoker(
-                cells("def f():\n    return 7"), zygote=zygote, limits=FAST, probes_source=""
+                cells("def f():\n    return 7"),
+                session=zygote.session,
+                zygote=zygote,
+                limits=FAST,
+                probes_source="",
             ) as inv:
                 ok = zygote.alive() and inv.call("f", (), {}) == 7 and not inv.events
         finally:
@@ -265,7 +382,7 @@ def honest():
 
 
 def test_a_frame_forged_by_the_student_breaks_the_sequence_and_is_not_believed(zygote: Zygote) -> None:
-    from autograder import wire
+    from autograder.sandbox import wire
 
     forged = wire.frame_bytes({"ok": True, "value": ["i", 42], "id": 10**6})
     with run(zygote, [FORGER.format(frame=forged)]) as invoker:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from hypothesis import given
 
-from autograder import wire
+from autograder.sandbox import wire
 from autograder.strategies import wire_values
 
 values = wire_values()

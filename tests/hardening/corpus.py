@@ -31,6 +31,9 @@ ARITHMETIC = "conv_arithmetic"
 BACKPROP = "backprop_conv_pool"
 #: The instructor's solution, no edits.
 SOLVED = Student("solved")
+#: What a submission gets when it looks for a file the sandbox does not show (the course tree, the
+#: output folder, the submissions): at the namespaces level such files do not exist at all.
+NOT_VISIBLE = "No such file or directory"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,15 +254,15 @@ RUNAWAY: list[Case] = [
         message="Timeout",
     ),
     case(
-        "fork_refused",
+        "fork_contained",
         "runaway",
-        "os.fork and subprocess at top level",
+        "os.fork and a 100 s subprocess at top level (both stay in the submission's PID namespace)",
         [
             insert(
                 "import os, subprocess\ntry:\n    os.fork()\nfinally:\n    subprocess.run(['sleep', '100'])"
             )
         ],
-        message="starting processes is disabled",
+        message="ran past its time limit",
     ),
     case(
         "sleep_forever",
@@ -466,7 +469,7 @@ CHEATS: list[Case] = [
         "reads course_lib/arithmetic.py and executes it",
         [replace("output_size", "exec(open('{course}/course_lib/arithmetic.py').read())")],
         scores={"output_size": ZERO},
-        message="refused in the sandbox",
+        message=NOT_VISIBLE,
     ),
     case(
         "patch_autograder_check",
@@ -587,21 +590,21 @@ CHEATS: list[Case] = [
             )
         ],
         scores={"output_size": ZERO},
-        message="refused in the sandbox",
+        message=NOT_VISIBLE,
     ),
     case(
         "read_other_assignment_solutions",
         "cheat",
         "reads another assignment's source (solutions)",
         [insert("text = open('{course}/source/backprop_conv_pool/backprop_conv_pool.ipynb').read()")],
-        message="refused in the sandbox",
+        message=NOT_VISIBLE,
     ),
     case(
         "read_git_history",
         "cheat",
         "reads the course's git history (which holds the solutions)",
         [insert("text = open('{course}/.git/HEAD').read()")],
-        message="refused in the sandbox",
+        message=NOT_VISIBLE,
     ),
     case(
         "always_raises_value_error",
@@ -616,7 +619,7 @@ CHEATS: list[Case] = [
         "cheat",
         "reads the hidden tests (autograder/items.py)",
         [insert("text = open('{course}/autograder/items.py').read()")],
-        message="refused in the sandbox",
+        message=NOT_VISIBLE,
     ),
     case(
         "write_output_folder",
@@ -631,7 +634,7 @@ CHEATS: list[Case] = [
                 "        json.dump({'score': 1000}, f)"
             )
         ],
-        message="refused in the sandbox: tried to",
+        message="",  # the output folder is not there: check_nothing_left_behind shows nothing reached it
     ),
     case(
         "read_environment_secrets",
@@ -659,7 +662,7 @@ CHEATS: list[Case] = [
                 "s.sendall(b'answers please')"
             )
         ],
-        message="refused in the sandbox: tried to open a network",
+        message="Network is unreachable",
     ),
     case(
         "edit_test_cell",

@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
-from autograder import grade, sandbox
-from autograder.sandbox import Limits, Zygote
+from autograder import grade
+from autograder.sandbox import Limits, Session
+from autograder.sandbox import invoker as sandbox_invoker
+from autograder.sandbox.zygote import Zygote
 from benchmarks.bench_hardening import descendants
 
 __all__ = ["descendants"]
@@ -44,7 +46,7 @@ def hardened(tmp: Path) -> Iterator[Path]:
     folder = tmp / "tmp"
     folder.mkdir(parents=True, exist_ok=True)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sandbox, "GRACE_SECONDS", GRACE_SECONDS)
+        patch.setattr(sandbox_invoker, "GRACE_SECONDS", GRACE_SECONDS)
         patch.setattr(tempfile, "tempdir", str(folder))
         yield folder
 
@@ -56,12 +58,17 @@ def settings(assignment: str, out: Path, forbidden: Sequence[Path] = ()) -> grad
 
 
 def grade_folder(
-    folder: Path, assignment: str, out: Path, jobs: int = 2, zygotes: Sequence[Zygote] | None = None
+    folder: Path,
+    assignment: str,
+    out: Path,
+    jobs: int = 2,
+    zygotes: Sequence[Zygote] | None = None,
+    session: Session | None = None,
 ) -> dict[str, float]:
-    """Grade every notebook in ``folder`` as one batch (submissions are refused to the sandbox)."""
+    """Grade every notebook in ``folder`` as one batch (submissions are hidden from the sandbox)."""
     subs = grade.find_submissions([folder], assignment)
     return grade.grade_batch(
-        subs, settings(assignment, out, [folder]), jobs=jobs, quiet=True, zygotes=zygotes
+        subs, settings(assignment, out, [folder]), jobs=jobs, quiet=True, zygotes=zygotes, session=session
     )
 
 
@@ -82,4 +89,4 @@ def results(out: Path, student: str) -> dict[str, Any]:
 
 
 def zygote_pid(zygote: Zygote) -> int:
-    return int(zygote._proc.pid)
+    return zygote.pid

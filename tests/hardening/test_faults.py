@@ -21,9 +21,9 @@ from autograder import grade
 from autograder import notebook as nb
 from autograder.__main__ import main
 from autograder.demo import Student, submission
-from autograder.sandbox import RUN_LOCK, RUN_PREFIX, remove_stale_runs, run_folder, start_zygotes
+from autograder.sandbox import RUN_LOCK, RUN_PREFIX, remove_stale_runs, run_folder
 from benchmarks.bench_hardening import processes_using
-from tests.hardening.grading import LIMITS, descendants, grade_folder, hardened, zygote_pid
+from tests.hardening.grading import LIMITS, descendants, grade_folder, hardened, settings, zygote_pid
 
 ASSIGNMENT = "conv_arithmetic"
 SOURCE = grade.COURSE_ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -62,27 +62,33 @@ def test_a_worker_killed_mid_grade_costs_nothing_and_is_reported(tmp_path: Path)
     subs = tmp_path / "subs"
     write(subs, "victim", Student("victim"), pause=1.5)
     with hardened(tmp_path) as tmp:
-        zygotes = start_zygotes(SOURCE, 1)
+        session = settings(ASSIGNMENT, tmp_path / "out", [subs]).session()
+        zygotes = grade.start_zygotes(session, SOURCE, 1)
+        zygotes[0].wait_ready()
+        before = set(descendants(zygote_pid(zygotes[0])))  # bubblewrap and the zygote itself
         killed: list[int] = []
 
         def killer() -> None:  # SIGKILL the first worker once it sits in the sleeping cell
             deadline = time.monotonic() + 60
             while not killed and time.monotonic() < deadline:
-                workers = descendants(zygote_pid(zygotes[0]))
+                workers = [p for p in descendants(zygote_pid(zygotes[0])) if p not in before]
                 if workers:
                     time.sleep(0.8)
-                    os.kill(workers[0], signal.SIGKILL)
-                    killed.append(workers[0])
+                    os.kill(workers[-1], signal.SIGKILL)  # the worker itself (below its parent)
+                    killed.append(workers[-1])
                 time.sleep(0.05)
 
         thread = threading.Thread(target=killer)
         thread.start()
         try:
-            totals = grade_folder(subs, ASSIGNMENT, tmp_path / "out", jobs=1, zygotes=zygotes)
+            totals = grade_folder(
+                subs, ASSIGNMENT, tmp_path / "out", jobs=1, zygotes=zygotes, session=session
+            )
         finally:
             thread.join()
             for zygote in zygotes:
                 zygote.close()
+            session.close()
         assert os.listdir(tmp) == []
     assert killed
     assert totals == {"victim": FULL}  # the killed cell is skipped, the worker restarted
