@@ -16,24 +16,31 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from autograder import draws
 from autograder.invoke import LocalInvoker
-from autograder.items import ITEMS
+from autograder.items import ASSIGNMENTS, ITEMS
 from autograder.properties import run_item
 from autograder.report import item_text
 from autograder.result import ItemResult
 
 
 def grade_object(grade_id: str, obj: Any) -> ItemResult:
-    """Grade ``obj`` (the student's function or class) as item ``grade_id``, in this process."""
+    """Grade ``obj`` (the student's function or class) as item ``grade_id``, in this process, with
+    the course's draws (:mod:`autograder.draws`: the course root is found from the working folder)."""
     if grade_id not in ITEMS:
         raise ValueError(f"grade_id={grade_id!r} is not a graded item; known items: {sorted(ITEMS)}")
-    return run_item(ITEMS[grade_id], LocalInvoker({grade_id: obj}))
+    assignment = next((a for a, ids in ASSIGNMENTS.items() if grade_id in ids), "")
+    course = draws.course_root_of(os.getcwd()) or Path(__file__).resolve().parent.parent
+    with draws.drawing_for(draws.load_secret(course), assignment):
+        return run_item(ITEMS[grade_id], LocalInvoker({grade_id: obj}))
 
 
 def check(grade_id: str, obj: Any) -> float:

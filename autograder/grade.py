@@ -43,8 +43,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from autograder import draws, report
 from autograder import notebook as nb
-from autograder import report
 from autograder.invoke import truncate
 from autograder.items import ITEMS
 from autograder.properties import run_item
@@ -251,14 +251,16 @@ def grade_submission(
         preload=preload_for(plan.cells),
         files=helper_files(settings),
     )
+    secret = draws.load_secret(settings.source_root)
     try:
         invoker.start()
         for index, outcome in sorted(invoker.outcomes.items()):
             if outcome.error is not None:
                 kind, message = outcome.error
                 notes.append(truncate(f"cell {_cell_label(index)} raised {kind}: {message}", 400))
-        for grade_id, points in items:
-            results.append(_grade_item(grade_id, points, plan, invoker))
+        with draws.drawing_for(secret, settings.assignment):
+            for grade_id, points in items:
+                results.append(_grade_item(grade_id, points, plan, invoker))
     except BaseException:  # a grader error, or the grader is being stopped: no report, kill now
         invoker.abort()
         raise

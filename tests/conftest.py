@@ -22,3 +22,8 @@ _COMMON = {
 settings.register_profile("ci", max_examples=40, **_COMMON)
 settings.register_profile("thorough", max_examples=400, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# The grader's draws come from a per-course secret (autograder.draws). The suite uses a fixed one, so
+# that golden feedback files and expected scores do not depend on the checkout; subprocesses
+# (nbgrader, the command line) inherit it. tests/autograder/test_draws.py covers the secret file.
+os.environ.setdefault("AUTOGRADER_DRAW_SECRET", "the test suite's draw secret")

@@ -327,6 +327,8 @@ class FrameDecoder:
             header = json.loads(bytes(buf[8 : 8 + header_len]).decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise FrameError(f"frame header is not JSON: {exc}") from None
+        except RecursionError:
+            raise FrameError("frame header is nested too deeply") from None
         if not isinstance(header, dict):
             raise FrameError("frame header is not a JSON object")
         blobs = [bytes(buf[start : start + size]) for start, size in sizes]
@@ -374,6 +376,8 @@ def read_frame(
         header = json.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise FrameError(f"frame header is not JSON: {exc}") from None
+    except RecursionError:
+        raise FrameError("frame header is nested too deeply") from None
     if not isinstance(header, dict):
         raise FrameError("frame header is not a JSON object")
     return header, blobs

@@ -45,14 +45,14 @@ def ns_session() -> Iterator[Session]:
 
 @pytest.fixture(scope="module")
 def zygote(session: Session) -> Iterator[Zygote]:
-    z = Zygote(session, preload=("numpy",))
+    z = Zygote(session, preload=("numpy",), wait=True)
     yield z
     z.close()
 
 
 @pytest.fixture(scope="module")
 def ns_zygote(ns_session: Session) -> Iterator[Zygote]:
-    z = Zygote(ns_session, preload=("numpy",))
+    z = Zygote(ns_session, preload=("numpy",), wait=True)
     yield z
     z.close()
 
@@ -389,3 +389,34 @@ def test_a_frame_forged_by_the_student_breaks_the_sequence_and_is_not_believed(z
         with pytest.raises(StudentError, match="out of sequence"):
             invoker.call("forge", (), {})
         assert invoker.call("honest", (), {}) == 2
+
+
+DEEP = """
+import os, stat, struct, threading, time
+def _flood():
+    time.sleep(0.3)
+    header = b'[' * 100000 + b']' * 100000
+    frame = b'AGW1' + struct.pack('>I', len(header)) + header + struct.pack('>I', 0)
+    for fd in range(3, 64):
+        try:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                os.write(fd, frame)
+        except OSError:
+            pass
+threading.Thread(target=_flood, daemon=True).start()
+def honest():
+    time.sleep(1)
+    return 2
+"""
+
+
+def test_a_deeply_nested_answer_never_breaks_the_grader_and_the_worker_still_dies(zygote: Zygote) -> None:
+    before = descendants(zygote.pid)
+    invoker = run(zygote, [DEEP], Limits(call_timeout=3.0, cell_timeout=3.0))
+    with pytest.raises(StudentError, match="protocol|sequence"):
+        invoker.call("honest", (), {})
+    invoker.close()  # must not raise
+    deadline = time.monotonic() + 3.0
+    while descendants(zygote.pid) != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert descendants(zygote.pid) == before
