@@ -413,10 +413,41 @@ def honest():
 def test_a_deeply_nested_answer_never_breaks_the_grader_and_the_worker_still_dies(zygote: Zygote) -> None:
     before = descendants(zygote.pid)
     invoker = run(zygote, [DEEP], Limits(call_timeout=3.0, cell_timeout=3.0))
-    with pytest.raises(StudentError, match="protocol|sequence"):
+    with pytest.raises(StudentError, match=r"protocol|sequence"):
         invoker.call("honest", (), {})
     invoker.close()  # must not raise
     deadline = time.monotonic() + 3.0
     while descendants(zygote.pid) != before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert descendants(zygote.pid) == before
+
+
+def test_without_a_cgroup_a_submission_is_one_process_with_threads() -> None:
+    """No cgroup (an ordinary user without delegation): seccomp refuses new processes, so the
+    per-process address-space limit bounds the whole submission; threads still work."""
+    limits = Limits(call_timeout=2.0, cell_timeout=3.0, memory_mb=256)
+    with Session("namespaces", limits=limits, use_cgroups=False) as session:
+        assert session.single_process
+        assert any("one process per submission" in m for m in session.mechanisms())
+        zygote = Zygote(session, preload=("numpy",), wait=True)
+        try:
+            with run(
+                zygote,
+                [
+                    "import os\nos.fork()",
+                    "import subprocess\nsubprocess.run(['true'])",
+                    "import ctypes\nif ctypes.CDLL(None).fork() < 0:\n    raise OSError('libc fork refused')",
+                    "import threading\nt = threading.Thread(target=lambda: None)\nt.start()\nt.join()",
+                    "blob = bytearray(1024 * 2**20)",
+                ],
+                limits,
+            ) as invoker:
+                assert errors(invoker) == [
+                    "PermissionError",
+                    "PermissionError",
+                    "OSError",
+                    None,
+                    "MemoryError",
+                ]
+        finally:
+            zygote.close()

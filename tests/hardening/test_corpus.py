@@ -12,7 +12,10 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import socket
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,7 +47,7 @@ class Batch:
     subs: Path
     paths: dict[str, Path]
     seconds: float
-    leftover_processes: list[int]
+    leftover_processes: list[object]
     leftover_temp: list[str]
     connections: int
 
@@ -180,3 +183,61 @@ def check_controls_score_as_alone(batch: Batch, tmp_path: Path) -> None:
         with hardened(tmp_path / f"{name}-tmp"):
             grade_folder(alone, case.assignment, tmp_path / f"{name}-out", jobs=1)
         assert record(tmp_path / f"{name}-out", name) == record(batch.out, name)
+
+
+def grade_corpus_as_user(root: Path) -> Batch:
+    """The same corpus graded with the command line by an ordinary user (delegated cgroups)."""
+    from autograder.sandbox import cgroups
+    from tests.hardening import as_user
+    from tests.hardening.test_attacks import _sandbox_processes
+
+    user = as_user.ensure_user()
+    cgroups.delegate(user.pw_name)
+    server = socket.create_server(("127.0.0.1", 0))
+    server.setblocking(False)
+    out, subs, tmp = root / "out", root / "subs", root / "tmp"
+    context = C.Context(grade.COURSE_ROOT, out, server.getsockname()[1], SECRET)
+    cases = list(C.CASES.values())
+    paths = C.write_corpus(cases, subs, context)
+    for folder in (out, tmp):
+        folder.mkdir()
+    for path in [root, out, tmp, *subs.rglob("*")]:
+        os.chown(path, user.pw_uid, user.pw_gid)
+    limits = ["--cpu-seconds", str(LIMITS.cpu_seconds), "--memory-mb", str(LIMITS.memory_mb),
+              "--max-processes", str(LIMITS.max_processes), "--file-size-mb", str(LIMITS.file_size_mb),
+              "--call-timeout", str(LIMITS.call_timeout), "--cell-timeout", str(LIMITS.cell_timeout),
+              "--submission-timeout", str(LIMITS.submission_timeout)]  # fmt: skip
+    env = as_user.grader_env(user, tmp, HARDENING_SECRET=SECRET)
+    start = time.monotonic()
+    try:
+        for assignment in sorted({c.assignment for c in cases}):
+            argv = [sys.executable, "-m", "autograder", "grade", str(subs / assignment), "--assignment",
+                    assignment, "--out", str(out), "--jobs", "2", "--quiet", *limits]  # fmt: skip
+            proc = as_user.run_as(user, argv, cwd=root, env=env, expose=[str(root)])
+            assert proc.returncode == 0, proc.stderr
+        leftovers = _sandbox_processes("user", user)
+    finally:
+        cgroups.undelegate(user.pw_name)
+    try:
+        server.accept()
+        connections = 1
+    except BlockingIOError:
+        connections = 0
+    server.close()
+    return Batch(out, subs, paths, time.monotonic() - start, leftovers, sorted(os.listdir(tmp)), connections)
+
+
+@pytest.mark.slow
+def test_the_corpus_as_an_ordinary_user() -> None:
+    """The corpus through the command line run by an ordinary user: the same outcomes as root's."""
+    if os.getuid() != 0:
+        pytest.skip("grading as an ordinary user is tested from root (which can create one)")
+    root = Path(tempfile.mkdtemp(prefix="corpus-user-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    try:
+        batch = grade_corpus_as_user(root)
+        assert [p for case in C.CASES.values() for p in case_problems(batch, case)] == []
+        check_nothing_left_behind(batch)
+        check_nothing_escaped(batch)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
