@@ -90,12 +90,12 @@ def run_timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 
 def ours(
-    course: Path, assignment: str, out: Path, env: dict[str, str]
+    course: Path, assignment: str, out: Path, env: dict[str, str], isolation: str = "namespaces"
 ) -> tuple[float, list[float], dict[str, float]]:
     """Wall seconds, per-submission seconds and totals of ``python -m autograder grade --jobs 2``."""
     seconds = run_timed(
         [sys.executable, "-m", "autograder", "grade", str(course), "--assignment", assignment,
-         "--jobs", "2", "--out", str(out), "--quiet", "--force"],
+         "--jobs", "2", "--out", str(out), "--quiet", "--force", "--isolation", isolation],
         course,
         env,
     )  # fmt: skip
@@ -133,6 +133,7 @@ def main() -> None:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     env["MPLBACKEND"] = "Agg"
     rows = []
+    isolation_rows = []
     all_per: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-grader-") as tmp:
         course = Path(tmp) / "course"
@@ -141,6 +142,13 @@ def main() -> None:
         for assignment in NUMPY_ASSIGNMENTS:
             n = sum(1 for a, _ in kinds if a == assignment)
             our_s, per, our_totals = ours(course, assignment, Path(tmp) / "out" / assignment, env)
+            none_s, none_per, none_totals = ours(
+                course, assignment, Path(tmp) / "out-none" / assignment, env, isolation="none"
+            )
+            isolation_rows.append(
+                (assignment, n, our_s, none_s, statistics.median(per), statistics.median(none_per),
+                 none_totals == our_totals)
+            )  # fmt: skip
             their_s, their_totals = theirs(course, assignment, env)
             all_per += per
             agree = sum(1 for s, t in our_totals.items() if abs(their_totals.get(s, -1) - t) < 1e-6)
@@ -169,6 +177,20 @@ def main() -> None:
         f"{their_all / our_all:8.1f}{statistics.median(all_per):13.2f}"
     )
     print("targets: ratio >= 5x, median <= 2 s per notebook")
+    print(
+        "\nthe sandbox's cost, side by side (--jobs 2): --isolation namespaces against --isolation none\n"
+        f"{'assignment':22s}{'notebooks':>10s}{'namespaces s':>14s}{'none s':>9s}{'throughput':>12s}"
+        f"{'median s/nb':>13s}{'(none)':>8s}{'same totals':>13s}"
+    )
+    for assignment, n, ns_s, none_s, ns_median, none_median, same in isolation_rows:
+        print(
+            f"{assignment:22s}{n:10d}{ns_s:14.1f}{none_s:9.1f}{none_s / ns_s:11.0%} "
+            f"{ns_median:13.2f}{none_median:8.2f}{'yes' if same else 'NO':>13s}"
+        )
+    ns_all = sum(r[2] for r in isolation_rows)
+    none_all = sum(r[3] for r in isolation_rows)
+    print(f"{'all':22s}{n_all:10d}{ns_all:14.1f}{none_all:9.1f}{none_all / ns_all:11.0%}")
+    print("target: the isolated throughput >= 80 % of the unisolated one")
 
 
 if __name__ == "__main__":

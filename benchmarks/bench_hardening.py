@@ -82,6 +82,19 @@ def processes_using(folder: Path) -> list[int]:
     return found
 
 
+def sandbox_processes() -> list[int]:
+    """Live processes of the sandbox's uids (from 100000 on: the grader ran as root)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid >= 100_000:
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -177,7 +190,7 @@ def run_load(n: int, folder: Path, jobs: int = 2, extra: Sequence[str] = ()) -> 
         peak_tree_mb=max((s[1] for s in samples), default=0.0),
         grader_first_mb=max((s[2] for s in samples[:third]), default=0.0),
         grader_last_mb=max((s[2] for s in samples[-third:]), default=0.0),
-        leftover_processes=processes_using(folder),
+        leftover_processes=processes_using(folder) + sandbox_processes(),
         leftover_temp=sorted(n for n in os.listdir(tmp) if not n.startswith(HYPOTHESIS_CACHE)),
         consistent=all(len(v) == 1 and -1.0 not in v for v in totals.values()),
         returncode=proc.returncode,
@@ -221,17 +234,39 @@ def main() -> None:
     repeats = int(os.environ.get("BENCH_HARDENING_REPEATS", "20"))
     with tempfile.TemporaryDirectory(prefix="bench-hardening-") as raw:
         folder = Path(raw)
-        load = run_load(n, folder / "load")
-        print(f"load: {n} conv_arithmetic submissions (6 honest, 4 hostile in 10), --jobs 2")
-        print(f"  {'wall seconds':<42} {load.seconds:8.1f}")
-        print(f"  {'throughput (submissions/s)':<42} {load.throughput:8.2f}")
-        print(f"  {'peak memory, whole process tree (MB RSS)':<42} {load.peak_tree_mb:8.0f}")
-        print(f"  {'grader processes, first third (MB RSS)':<42} {load.grader_first_mb:8.0f}")
-        print(f"  {'grader processes, last third (MB RSS)':<42} {load.grader_last_mb:8.0f}")
-        print(f"  {'leftover processes / temporary folders':<42} {len(load.leftover_processes):>4} / "
-              f"{len(load.leftover_temp)}")  # fmt: skip
-        print(f"  {'every copy of a submission scored the same':<42} {load.consistent!s:>8}")
-        print(f"  {'exit status':<42} {load.returncode:8d}")
+        loads = {
+            level: run_load(n, folder / f"load-{level}", extra=("--isolation", level))
+            for level in ("namespaces", "none")
+        }
+        print(f"load: {n} conv_arithmetic submissions (6 honest, 4 hostile in 10), --jobs 2, side by side")
+        print(f"  {'--isolation':<44}{'namespaces':>12}{'none':>12}")
+        ns, none = loads["namespaces"], loads["none"]
+
+        def both(fmt: str, attr: str) -> tuple[str, str]:
+            return format(getattr(ns, attr), fmt), format(getattr(none, attr), fmt)
+
+        rows = [
+            ("wall seconds", *both(".1f", "seconds")),
+            ("throughput (submissions/s)", *both(".2f", "throughput")),
+            ("seconds per submission", f"{ns.seconds / n:.3f}", f"{none.seconds / n:.3f}"),
+            ("peak memory, whole process tree (MB RSS)", *both(".0f", "peak_tree_mb")),
+            ("grader processes, first third (MB RSS)", *both(".0f", "grader_first_mb")),
+            ("grader processes, last third (MB RSS)", *both(".0f", "grader_last_mb")),
+            (
+                "leftover processes / temporary folders",
+                f"{len(ns.leftover_processes)} / {len(ns.leftover_temp)}",
+                f"{len(none.leftover_processes)} / {len(none.leftover_temp)}",
+            ),
+            ("every copy of a submission scored the same", str(ns.consistent), str(none.consistent)),
+            ("exit status", str(ns.returncode), str(none.returncode)),
+        ]
+        for label, a, b in rows:
+            print(f"  {label:<44}{a:>12}{b:>12}")
+        cost = (ns.seconds - none.seconds) / n
+        print(
+            f"  isolation's cost: {cost * 1000:+.0f} ms per submission; isolated throughput = "
+            f"{ns.throughput / none.throughput:.0%} of the unisolated one"
+        )
         start = time.monotonic()
         distinct = repeat_records(folder / "repeat", REPEATED, repeats)
         seconds = time.monotonic() - start
