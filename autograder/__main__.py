@@ -54,7 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     grade.add_argument("--force", action="store_true", help="regrade submissions that are already done")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
-    grade.add_argument("--max-notebook-mb", type=float, default=20.0, help="largest notebook accepted (MB)")
+    grade.add_argument(
+        "--max-notebook-mb",
+        type=float,
+        default=20.0,
+        help="most code and text a notebook may hold (MB; outputs do not count)",
+    )
+    grade.add_argument(
+        "--max-file-mb",
+        type=float,
+        default=256.0,
+        help="largest notebook file read at all (MB, outputs included)",
+    )
     grade.add_argument(
         "--isolation",
         choices=LEVELS,
@@ -177,6 +188,7 @@ def _grade_with(args: argparse.Namespace, source_root: Path, progress: list[int]
     """Grade as ``args`` say; ``progress`` gets how many of how many submissions are graded when
     an interrupt stops the batch."""
     from autograder import grade
+    from autograder import notebook as nb
 
     try:
         limits = Limits(**{name: getattr(args, name) for name in _LIMIT_HELP})
@@ -186,6 +198,7 @@ def _grade_with(args: argparse.Namespace, source_root: Path, progress: list[int]
             out=args.out.resolve(),
             limits=limits,
             max_notebook_mb=args.max_notebook_mb,
+            max_file_mb=args.max_file_mb,
             forbidden_paths=tuple(str(p.resolve()) for p in args.paths),
             isolation=args.isolation,
         )
@@ -193,7 +206,7 @@ def _grade_with(args: argparse.Namespace, source_root: Path, progress: list[int]
             raise ValueError(
                 f"no source notebook {settings.source_notebook} for --assignment {args.assignment}"
             )
-        subs = grade.find_submissions(args.paths, args.assignment)
+        subs = grade.find_submissions(args.paths, args.assignment, nb.load_source(settings.source_notebook))
         if not subs:
             raise ValueError(f"no notebooks found under {', '.join(map(str, args.paths))}")
     except (ValueError, FileNotFoundError) as exc:

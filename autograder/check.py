@@ -9,7 +9,9 @@ A graded test cell contains::
 copied inputs, captured prints, restored monkeypatches, calls into course_lib recorded), prints the
 plain-text feedback to STDOUT, and returns the points earned: the cell's value, which nbgrader records
 as partial credit. Nothing is written to stderr (nbgrader zeroes a cell that writes there): warnings
-are silenced and the grader's own failures are reported as feedback.
+are silenced, the grader's own failures are reported as feedback, and while the student's code runs
+the file descriptors 1 and 2 themselves point to a scratch file, so C code that writes to them (torch's
+native warnings, a C library's diagnostics) never reaches the cell's output either.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import contextlib
 import io
 import os
 import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +47,31 @@ def grade_object(grade_id: str, obj: Any) -> ItemResult:
         return run_item(ITEMS[grade_id], LocalInvoker({grade_id: obj}))
 
 
+@contextlib.contextmanager
+def captured_file_descriptors() -> Iterator[None]:
+    """File descriptors 1 and 2 point to a scratch file inside the block (C-level writes go there)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved: list[tuple[int, int]] = []
+    with tempfile.TemporaryFile() as sink:
+        try:
+            for fd in (1, 2):
+                try:
+                    saved.append((fd, os.dup(fd)))
+                except OSError:  # not open in this process
+                    continue
+                os.dup2(sink.fileno(), fd)
+            yield
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
 def check(grade_id: str, obj: Any) -> float:
     """Grade ``obj`` as ``grade_id``, print the feedback to stdout, return the points earned."""
     if grade_id not in ITEMS:
@@ -54,6 +83,7 @@ def check(grade_id: str, obj: Any) -> float:
             warnings.catch_warnings(),
             np.errstate(all="ignore"),
             contextlib.redirect_stderr(sink),
+            captured_file_descriptors(),
         ):
             warnings.simplefilter("ignore")
             result = grade_object(grade_id, obj)

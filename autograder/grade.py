@@ -62,10 +62,12 @@ MAX_NOTES = 30
 
 @dataclasses.dataclass(frozen=True)
 class Submission:
-    """One student's notebook: ``student`` is a folder-safe name used for ``OUT/<student>/``."""
+    """One student's notebook: ``student`` is a folder-safe name used for ``OUT/<student>/``;
+    ``ignored``: other notebooks of the student's folder, not graded, each with the reason."""
 
     student: str
     path: Path
+    ignored: tuple[tuple[str, str], ...] = ()
 
 
 @dataclasses.dataclass
@@ -77,6 +79,7 @@ class Settings:
     out: Path = Path("graded")
     limits: Limits = dataclasses.field(default_factory=Limits)
     max_notebook_mb: float = nb.MAX_NOTEBOOK_MB
+    max_file_mb: float = nb.MAX_FILE_MB
     forbidden_paths: tuple[str, ...] = ()
     isolation: str = "namespaces"
     data_dirs: tuple[str, ...] = ()
@@ -113,6 +116,7 @@ class Graded:
     seconds: float
     events: list[str] = dataclasses.field(default_factory=list)
     sandbox: dict[str, Any] = dataclasses.field(default_factory=dict)
+    notebook: str = ""
 
     @property
     def total(self) -> float:
@@ -130,6 +134,7 @@ class Graded:
             "seconds": round(self.seconds, 3),
             "events": self.events,
             "sandbox": self.sandbox,
+            "notebook": self.notebook,
         }
 
     @classmethod
@@ -143,6 +148,7 @@ class Graded:
             seconds=float(data.get("seconds", 0.0)),
             events=[str(e) for e in data.get("events", [])],
             sandbox=dict(data.get("sandbox", {})),
+            notebook=str(data.get("notebook", "")),
         )
 
 
@@ -155,48 +161,54 @@ def safe_name(text: str) -> str:
     return name[:100]
 
 
-def find_submissions(paths: Iterable[str | Path], assignment: str) -> list[Submission]:
+def find_submissions(paths: Iterable[str | Path], assignment: str, source: Any = None) -> list[Submission]:
     """Submissions under ``paths``: notebooks, folders of notebooks (or of ``STUDENT/*.ipynb``), or an
-    nbgrader course root (``submitted/STUDENT/ASSIGNMENT/*.ipynb``). Student names are made unique."""
-    found: list[tuple[str, Path]] = []
+    nbgrader course root (``submitted/STUDENT/ASSIGNMENT/*.ipynb``). Student names are made unique.
+
+    Junk is ignored everywhere (``__MACOSX/``, ``._*``, ``.ipynb_checkpoints/``, hidden files). In a
+    student's folder with several notebooks the one holding the assignment's work is graded
+    (:func:`autograder.notebook.choose_notebook`, against ``source``, the instructor's notebook) and
+    the others are named in :attr:`Submission.ignored`."""
+    found: list[tuple[str, Path, tuple[tuple[str, str], ...]]] = []
     for raw in paths:
         path = Path(raw)
         if path.is_file():
-            found.append((path.parent.name if path.stem == assignment else path.stem, path))
+            found.append((path.parent.name if path.stem == assignment else path.stem, path, ()))
         elif (path / "submitted").is_dir():
             for student_dir in sorted((path / "submitted").iterdir()):
-                notebook = _pick(student_dir / assignment, assignment)
-                if notebook is not None:
-                    found.append((student_dir.name, notebook))
+                choice = _pick(student_dir / assignment, source)
+                if choice is not None:
+                    found.append((student_dir.name, choice.path, choice.ignored))
         elif path.is_dir():
             for entry in sorted(path.iterdir()):
+                if nb.is_junk(Path(entry.name)) or entry.name in nb.JUNK_FOLDERS:
+                    continue
                 if entry.is_file() and entry.suffix == ".ipynb":
-                    found.append((entry.parent.name if entry.stem == assignment else entry.stem, entry))
-                elif entry.is_dir() and not entry.name.startswith("."):
-                    notebook = _pick(entry / assignment, assignment) or _pick(entry, assignment)
-                    if notebook is not None:
-                        found.append((entry.name, notebook))
+                    found.append((entry.parent.name if entry.stem == assignment else entry.stem, entry, ()))
+                elif entry.is_dir():
+                    choice = _pick(entry / assignment, source) or _pick(entry, source, recursive=True)
+                    if choice is not None:
+                        found.append((entry.name, choice.path, choice.ignored))
         else:
             raise FileNotFoundError(f"{path} is not a notebook or a folder")
     subs: list[Submission] = []
     used: set[str] = set()
-    for student, notebook in found:
+    for student, notebook, ignored in found:
         name, k = safe_name(student), 2
         while name in used:
             name, k = f"{safe_name(student)}-{k}", k + 1
         used.add(name)
-        subs.append(Submission(name, notebook))
+        subs.append(Submission(name, notebook, ignored))
     return subs
 
 
-def _pick(folder: Path, assignment: str) -> Path | None:
+def _pick(folder: Path, source: Any, recursive: bool = False) -> nb.Choice | None:
     if not folder.is_dir():
         return None
-    preferred = folder / f"{assignment}.ipynb"
-    if preferred.is_file():
-        return preferred
-    notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
-    return notebooks[0] if notebooks else None
+    candidates = nb.candidate_notebooks(folder, recursive=recursive)
+    if len(candidates) <= 1 or source is None:
+        return nb.Choice(candidates[0]) if candidates else None
+    return nb.choose_notebook(candidates, source)
 
 
 # -------------------------------------------------------------------------------------- one notebook
@@ -236,10 +248,13 @@ def grade_submission(
     src_plan = nb.plan(source, source)
     items = src_plan.items
     try:
-        notebook = nb.read_notebook(sub.path, settings.max_notebook_mb)
+        notebook = nb.read_notebook(sub.path, settings.max_notebook_mb, settings.max_file_mb)
     except nb.NotebookError as exc:
         zeros = [zero_result(g, p, "error", f"the notebook could not be read: {exc}") for g, p in items]
-        return Graded(sub.student, settings.assignment, zeros, [str(exc)], [], time.monotonic() - start)
+        return Graded(
+            sub.student, settings.assignment, zeros, [str(exc)], [], time.monotonic() - start,
+            notebook=sub.path.name,
+        )  # fmt: skip
     plan = nb.plan(notebook, source)
     notes: list[str] = []
     results: list[ItemResult] = []
@@ -253,23 +268,29 @@ def grade_submission(
     )
     secret = draws.load_secret(settings.source_root)
     try:
-        invoker.start()
+        graded: dict[str, ItemResult] = {}
+        with draws.drawing_for(secret, settings.assignment):
+            # each item where its test cell stands: the cells before it have run, the later ones not
+            for grade_id, points in sorted(items, key=lambda item: plan.checkpoints.get(item[0], 10**9)):
+                invoker.run_cells(plan.checkpoints.get(grade_id, len(plan.cells)))
+                graded[grade_id] = _grade_item(grade_id, points, invoker)
+        invoker.run_cells(len(plan.cells))  # the cells after the last test cell (their errors are noted)
+        results = [graded[grade_id] for grade_id, _ in items]
         for index, outcome in sorted(invoker.outcomes.items()):
             if outcome.error is not None:
                 kind, message = outcome.error
                 notes.append(truncate(f"cell {_cell_label(index)} raised {kind}: {message}", 400))
-        with draws.drawing_for(secret, settings.assignment):
-            for grade_id, points in items:
-                results.append(_grade_item(grade_id, points, plan, invoker))
     except BaseException:  # a grader error, or the grader is being stopped: no report, kill now
         invoker.abort()
         raise
     invoker.close()
     notes += [f"refused in the sandbox: tried to {a}" for a in invoker.attempts]
+    notes += invoker.notes
     if invoker.output_truncated:
         limit = settings.limits.output_bytes
         notes.append(f"printed more than {limit} bytes of output: only the first {limit} were kept")
     flags = list(plan.flags)
+    flags += [f"graded {sub.path.name}; also found {name} ({why}), not graded" for name, why in sub.ignored]
     if any(
         a.startswith("import ") and a.split()[1].split(".")[0] in ("course_lib", "autograder")
         for a in invoker.attempts
@@ -281,18 +302,17 @@ def grade_submission(
         events.append(f"peak memory {invoker.peak_memory / 2**20:.0f} MB")
     sandbox = {"isolation": session.level, "mechanisms": session.mechanisms()}
     return Graded(
-        sub.student, settings.assignment, results, notes[:MAX_NOTES], flags, seconds, events, sandbox
-    )
+        sub.student, settings.assignment, results, notes[:MAX_NOTES], flags, seconds, events, sandbox,
+        notebook=sub.path.name,
+    )  # fmt: skip
 
 
 def _cell_label(index: int) -> str:
-    return f"{index} (restored locked cell)" if index >= 1000 else str(index)
+    """A cell's number as JupyterLab shows it (from 1); a locked cell put back by the grader says so."""
+    return f"{index - 1000 + 1} (restored locked cell)" if index >= 1000 else str(index + 1)
 
 
-def _grade_item(grade_id: str, points: float, plan: nb.Plan, invoker: SandboxInvoker) -> ItemResult:
-    if grade_id in plan.problems:
-        status = "missing" if "missing" in plan.problems[grade_id] else "error"
-        return zero_result(grade_id, points, status, plan.problems[grade_id])
+def _grade_item(grade_id: str, points: float, invoker: SandboxInvoker) -> ItemResult:
     if grade_id not in ITEMS:
         return zero_result(
             grade_id, points, "error", f"no grading is declared for {grade_id!r} (tell your instructor)"

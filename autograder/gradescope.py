@@ -112,15 +112,12 @@ def build_bundle(assignment: str, out: str | Path, course_root: str | Path = gra
     return out
 
 
-def find_notebook(folder: Path, assignment: str) -> Path | None:
-    """The submitted notebook: ``ASSIGNMENT.ipynb`` if present, else the first ``*.ipynb`` (sorted)."""
-    preferred = folder / f"{assignment}.ipynb"
-    if preferred.is_file():
-        return preferred
-    notebooks = sorted(
-        p for p in folder.rglob("*.ipynb") if p.is_file() and ".ipynb_checkpoints" not in p.parts
-    )
-    return notebooks[0] if notebooks else None
+def find_notebook(folder: Path, source: nb.Notebook) -> nb.Choice | None:
+    """The submitted notebook: among the ``*.ipynb`` files anywhere in ``folder`` (Mac zip junk such
+    as ``__MACOSX/._x.ipynb``, checkpoints and hidden files ignored), the one holding the assignment's
+    work (:func:`autograder.notebook.choose_notebook`)."""
+    candidates = nb.candidate_notebooks(folder, recursive=True)
+    return nb.choose_notebook(candidates, source) if candidates else None
 
 
 def run(assignment: str, root: Path, course: Path) -> dict[str, object]:
@@ -129,8 +126,8 @@ def run(assignment: str, root: Path, course: Path) -> dict[str, object]:
     results_dir = root / "results"
     settings = grade.Settings(assignment, source_root=course, out=results_dir / "feedback")
     source = nb.load_source(settings.source_notebook)
-    notebook = find_notebook(root / "submission", assignment)
-    if notebook is None:
+    choice = find_notebook(root / "submission", source)
+    if choice is None:
         items = nb.plan(source, source).items
         zeros = [
             grade.zero_result(g, p, "error", "no .ipynb notebook was found in the submission")
@@ -142,7 +139,7 @@ def run(assignment: str, root: Path, course: Path) -> dict[str, object]:
         try:
             zygote = Zygote(session, grade.preload_for(nb.plan(source, source).cells))
             try:
-                sub = grade.Submission("submission", notebook)
+                sub = grade.Submission("submission", choice.path, choice.ignored)
                 graded = grade.grade_submission(sub, settings, source, session, zygote=zygote)
             finally:
                 zygote.close()

@@ -14,16 +14,27 @@ visible check (``visible_*``) nothing (a failing assert must not stop the notebo
 cell the student added        the submission's text
 ============================  ==========================================================
 
-A locked cell the student deleted is put back (in source order). Edited locked/test cells and
-changed nbgrader metadata are *flagged*: the checksum is nbgrader's ``compute_checksum`` of the
-submitted cell against the same checksum of the source cell with its hidden tests removed (exactly
-what ``nbgrader generate_assignment`` stores in the release). Points and grade_ids come from the
-source's test cells. A solution cell that is missing, duplicated or not a code cell makes its item
-score 0 with a message (:attr:`Plan.problems`).
+A locked cell the student deleted is put back (in source order). Every item is graded **where its
+test cell stands** (:attr:`Plan.checkpoints`): the cells before it have run, the ones after it
+have not, exactly as nbgrader grades a function when its test cell runs -- so a later cell that
+reuses the name (``relu = relu(maps[0])``) changes nothing, and whatever defines the function before
+its test cell counts: a split or copied solution cell (the same grade_id twice), a solution cell
+whose nbgrader metadata an editor dropped, an answer in a new cell below the stub. Such structure
+changes are *flagged* for the instructor, never a zero on their own. A deleted test cell is graded
+where the source has it.
 
-Any unreadable submission (not UTF-8, not JSON, nbformat 3, not a notebook, over
-``max_mb`` megabytes, schema errors) raises :class:`NotebookError` with a message meant for the
-student; the grader turns it into a score of 0, never a crash.
+Edited locked/test cells and changed nbgrader metadata are flagged too, and the flag says what
+changed: the comparison is nbgrader's ``compute_checksum`` of the submitted cell against the source
+cell with its hidden tests removed (what ``nbgrader generate_assignment`` stores in the release),
+both with normalised text (line endings and trailing whitespace do not count), so a notebook saved
+on Windows is not "edited". Points and grade_ids come from the source's test cells.
+
+Reading (:func:`read_notebook`) drops outputs and attachments at once: the size limit applies to
+what is graded (code and text), while a much larger cap on the raw file protects the grader's
+memory. Any unreadable submission (not UTF-8, not JSON, nbformat 3, not a notebook, too large,
+schema errors) raises :class:`NotebookError` with a message meant for the student; the grader turns
+it into a score of 0, never a crash. :func:`choose_notebook` picks the assignment's notebook among
+several (and ignores ``__MACOSX/``, ``._*`` and checkpoint junk).
 """
 
 from __future__ import annotations
@@ -43,15 +54,18 @@ if TYPE_CHECKING:
 Notebook = Mapping[str, Any]
 
 
-#: Largest notebook accepted by default (megabytes).
+#: Largest notebook accepted by default (megabytes of code and text: outputs do not count).
 MAX_NOTEBOOK_MB = 20.0
+#: Largest notebook file read at all (megabytes, outputs included): protects the grader's memory.
+MAX_FILE_MB = 256.0
+#: Folders and file-name prefixes that never hold a student's notebook (Mac zips, Jupyter, VCS).
+JUNK_FOLDERS = frozenset({"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git", ".Trash", ".Trashes"})
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
 SOLUTION_BEGIN = "### BEGIN SOLUTION"
 SOLUTION_END = "### END SOLUTION"
 #: What a released solution region becomes (as ``c.ClearSolutions.code_stub`` in nbgrader_config.py).
 CODE_STUB = "raise NotImplementedError()"
-_MAGIC = re.compile(r"^(%%?|!)")
 
 
 class NotebookError(ValueError):
@@ -87,29 +101,43 @@ class Plan:
 
     ``cells``: ``(index, code)`` pairs in execution order (index = the submission's cell index, or
     ``1000 + source index`` for a locked cell put back). ``items``: ``(grade_id, points)`` from the
-    source's test cells. ``problems``: item-level errors (missing/duplicated solution cell).
-    ``flags``: edits a reviewer should see.
+    source's test cells. ``checkpoints``: ``grade_id -> position``: the item is graded after
+    ``cells[:position]`` have run. ``flags``: structure changes and edits a reviewer should see.
     """
 
     cells: list[tuple[int, str]]
     items: list[tuple[str, float]]
-    problems: dict[str, str] = field(default_factory=dict)
+    checkpoints: dict[str, int] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
 
 
-def read_notebook(path: str | Path, max_mb: float = MAX_NOTEBOOK_MB) -> dict[str, Any]:
-    """Read and validate a notebook file; :class:`NotebookError` with a clear message otherwise."""
+def read_notebook(
+    path: str | Path, max_mb: float = MAX_NOTEBOOK_MB, max_file_mb: float = MAX_FILE_MB
+) -> dict[str, Any]:
+    """Read and validate a notebook file, outputs and attachments dropped.
+
+    ``max_file_mb`` caps the file itself (plots included); ``max_mb`` caps what is graded: the text
+    of its code and markdown cells. :class:`NotebookError` with a clear message otherwise.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise NotebookError(f"cannot read {path.name}: {exc.strerror}") from None
-    if size > max_mb * 2**20:
-        raise NotebookError(f"{path.name} is {size / 2**20:.1f} MB, over the limit of {max_mb:g} MB")
+    if size > max_file_mb * 2**20:
+        raise NotebookError(
+            f"{path.name} is {size / 2**20:.1f} MB, over the limit of {max_file_mb:g} MB for a notebook "
+            "file (clear the outputs: Edit > Clear All Outputs, then save)"
+        )
     if size == 0:
         raise NotebookError(f"{path.name} is empty (0 bytes)")
-    data = path.read_bytes()
-    return parse_notebook(data, path.name)
+    notebook = parse_notebook(path.read_bytes(), path.name)
+    text = sum(len(cell["source"].encode("utf-8", "surrogatepass")) for cell in notebook["cells"])
+    if text > max_mb * 2**20:
+        raise NotebookError(
+            f"{path.name} holds {text / 2**20:.1f} MB of code and text, over the limit of {max_mb:g} MB"
+        )
+    return notebook
 
 
 def parse_notebook(data: bytes, name: str = "notebook") -> dict[str, Any]:
@@ -145,6 +173,10 @@ def parse_notebook(data: bytes, name: str = "notebook") -> dict[str, Any]:
         if isinstance(cell["source"], list):
             cell["source"] = "".join(cell["source"])
         cell.setdefault("metadata", {})
+        # never graded, possibly huge (plots): dropped while reading
+        if cell["cell_type"] == "code":
+            cell["outputs"] = []
+        cell.pop("attachments", None)
     if not isinstance(raw.get("metadata", {}), dict):
         raise NotebookError(f"{name} is not a valid notebook: its metadata is not an object")
     return raw
@@ -210,10 +242,10 @@ def checksum(cell_type: str, source: str, meta: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def runnable(source: str) -> str:
-    """Cell text Python can run: IPython magics and shell escapes (``%``, ``%%``, ``!``) at the start
-    of a line become comments (nbgrader runs them in IPython; they never define graded code)."""
-    return "\n".join("# " + line if _MAGIC.match(line) else line for line in source.split("\n"))
+def normalised(source: str) -> str:
+    """Cell text as compared and run: Unix line endings, no trailing whitespace on a line or at the end."""
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).rstrip("\n")
 
 
 def _kind(cell: Cell) -> str:
@@ -231,7 +263,7 @@ def _kind(cell: Cell) -> str:
 
 
 def plan(submission: Notebook, source: Notebook) -> Plan:
-    """Decide what runs and what is graded (see the module docstring)."""
+    """Decide what runs, where each item is graded, and what to flag (see the module docstring)."""
     src_cells = cells_of(source)
     sub_cells = cells_of(submission)
     items = [
@@ -245,55 +277,108 @@ def plan(submission: Notebook, source: Notebook) -> Plan:
         if cell.grade_id:
             by_id.setdefault(cell.grade_id, []).append(cell)
     src_by_id = {c.grade_id: c for c in src_cells if c.grade_id}
-    _check_solutions(src_cells, by_id, result)
+    _check_solutions(src_cells, sub_cells, by_id, result)
     _check_locked(src_cells, by_id, result)
     locked_src = {c.grade_id: c for c in src_cells if _kind(c) == "locked"}
     order = {c.grade_id: i for i, c in enumerate(src_cells) if c.grade_id}
+    tests = {
+        c.grade_id: i
+        for i, c in enumerate(src_cells)
+        if _kind(c) == "test" and c.grade_id.startswith("test_")
+    }
     emitted: set[str] = set()
+    # a deleted test cell is graded right after the last cell that precedes it in the source
+    present = sorted({order[gid] for gid in by_id if gid in order})
+    anchors: dict[int, list[str]] = {}
+    for gid, where in tests.items():
+        if gid not in by_id:
+            before = [p for p in present if p < where]
+            anchors.setdefault(before[-1] if before else -1, []).append(gid[len("test_") :])
 
-    def emit_missing_before(position: int) -> None:
+    def reached(position: int) -> None:
+        """The submission reached source position ``position``: deleted locked cells before it run."""
         for gid, cell in locked_src.items():
             if gid not in emitted and gid not in by_id and order[gid] < position:
-                result.cells.append((1000 + cell.index, runnable(cell.source)))
+                result.cells.append((1000 + cell.index, normalised(cell.source)))
                 emitted.add(gid)
 
+    for name in anchors.get(-1, []):
+        result.checkpoints[name] = 0
     for cell in sub_cells:
         src = src_by_id.get(cell.grade_id) if cell.grade_id else None
         if src is not None:
-            emit_missing_before(order[cell.grade_id])
-        if cell.cell_type != "code":
-            continue
-        if src is not None and _kind(src) in ("test", "visible"):
-            continue
-        if src is not None and _kind(src) == "locked":
-            if cell.grade_id not in emitted:
-                result.cells.append((cell.index, runnable(src.source)))
-                emitted.add(cell.grade_id)
-            continue
-        if src is None and _kind(cell) in ("test", "visible"):
-            continue  # a test cell the source does not have: never run the student's test code
-        result.cells.append((cell.index, runnable(cell.source)))
-    emit_missing_before(len(src_cells) + 1)
+            reached(order[cell.grade_id])
+        _emit(cell, src, result, emitted)
+        if src is not None:
+            for name in anchors.get(order[cell.grade_id], []):
+                result.checkpoints[name] = len(result.cells)  # after the last copy of its anchor
+    reached(len(src_cells) + 1)
     return result
 
 
-def _check_solutions(src_cells: list[Cell], by_id: dict[str, list[Cell]], result: Plan) -> None:
+def _emit(cell: Cell, src: Cell | None, result: Plan, emitted: set[str]) -> None:
+    """Add what ``cell`` runs (if anything) to the plan, or mark its item's checkpoint."""
+    if src is not None and _kind(src) == "test":
+        if cell.grade_id.startswith("test_"):
+            result.checkpoints.setdefault(cell.grade_id[len("test_") :], len(result.cells))
+        return
+    if cell.cell_type != "code" or (src is not None and _kind(src) == "visible"):
+        return
+    if src is not None and _kind(src) == "locked":
+        if cell.grade_id not in emitted:
+            result.cells.append((cell.index, normalised(src.source)))
+            emitted.add(cell.grade_id)
+        return
+    if src is None and _kind(cell) in ("test", "visible"):
+        return  # a test cell the source does not have: never run the student's test code
+    result.cells.append((cell.index, normalised(cell.source)))
+
+
+def defined_names(source: str) -> list[str]:
+    """The functions and classes a cell's text defines at its left margin, in order."""
+    return re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)", source, re.MULTILINE)
+
+
+def _check_solutions(
+    src_cells: list[Cell], sub_cells: list[Cell], by_id: dict[str, list[Cell]], result: Plan
+) -> None:
+    """Flag solution cells that are missing, lost their metadata, were split or copied, or retyped.
+
+    None of these costs points by itself: the item is graded on what the notebook defines at its
+    test cell."""
+    graded_at = "graded the {name} the notebook defines when its test cell runs"
     for src in src_cells:
         if _kind(src) != "solution":
             continue
-        found = by_id.get(src.grade_id, [])
+        name = src.grade_id
+        found = by_id.get(name, [])
+        code = [c for c in found if c.cell_type == "code"]
         if not found:
-            result.problems[src.grade_id] = (
-                f"the solution cell {src.grade_id!r} is missing from the submission "
-                "(deleted, or its nbgrader metadata was removed)"
-            )
+            names = [name, *defined_names(src.source)]
+            stray = [
+                (c, n) for c in sub_cells if not c.grade_id and c.cell_type == "code"
+                for n in names if n in defined_names(c.source)
+            ]  # fmt: skip
+            if stray:
+                cell, defines = stray[0]
+                result.flags.append(
+                    f"solution cell {name!r} has no nbgrader metadata (cell {cell.index + 1} defines "
+                    f"{defines}; an editor may have dropped it): " + graded_at.format(name=name)
+                )
+            else:
+                result.flags.append(
+                    f"solution cell {name!r} is missing (deleted, or its nbgrader metadata was removed): "
+                    + graded_at.format(name=name)
+                )
         elif len(found) > 1:
-            result.problems[src.grade_id] = (
-                f"the submission has {len(found)} cells with grade_id {src.grade_id!r}; keep exactly one"
+            where = ", ".join(str(c.index + 1) for c in found)
+            result.flags.append(
+                f"solution cell {name!r} appears {len(found)} times (cells {where}: split or copied); "
+                "all of them run in order: " + graded_at.format(name=name)
             )
-        elif found[0].cell_type != "code":
-            result.problems[src.grade_id] = (
-                f"the solution cell {src.grade_id!r} was changed to a {found[0].cell_type} cell"
+        if found and not code:
+            result.flags.append(
+                f"solution cell {name!r} was changed to a {found[0].cell_type} cell, which does not run"
             )
 
 
@@ -305,15 +390,21 @@ def _check_locked(src_cells: list[Cell], by_id: dict[str, list[Cell]], result: P
         found = by_id.get(src.grade_id, [])
         if not found:
             if kind in ("locked", "test"):
-                result.flags.append(f"{kind} cell {src.grade_id!r} was deleted")
+                graded = (
+                    " (graded where the source has it)"
+                    if kind == "test"
+                    else " (the source's version was run)"
+                )
+                result.flags.append(f"{kind} cell {src.grade_id!r} was deleted{graded}")
             continue
-        expected = checksum(src.cell_type, strip_hidden_tests(src.source), src.meta)
+        expected = checksum(src.cell_type, normalised(strip_hidden_tests(src.source)), src.meta)
         for cell in found:
-            if checksum(cell.cell_type, cell.source, cell.meta) != expected:
+            if checksum(cell.cell_type, normalised(cell.source), cell.meta) != expected:
                 result.flags.append(_edit_description(kind, src, cell))
 
 
 def _edit_description(kind: str, src: Cell, cell: Cell) -> str:
+    """What changed in a locked, test or visible cell, in words."""
     what = "test" if kind == "test" else "locked"
     for key in ("points", "grade", "solution", "locked"):
         if src.meta.get(key) != cell.meta.get(key):
@@ -323,8 +414,72 @@ def _edit_description(kind: str, src: Cell, cell: Cell) -> str:
             )
     if cell.cell_type != src.cell_type:
         return f"{what} cell {src.grade_id!r} was changed to a {cell.cell_type} cell"
-    action = "is not run" if kind in ("test", "visible") else "the source's version was run"
-    return f"{what} cell {src.grade_id!r} was edited ({action})"
+    before = normalised(strip_hidden_tests(src.source)).split("\n")
+    after = normalised(cell.source).split("\n")
+    changed = sum(1 for a, b in zip(before, after, strict=False) if a != b) + abs(len(before) - len(after))
+    lines = f"{changed} line{'s' if changed != 1 else ''} changed"
+    action = "it is not run" if kind in ("test", "visible") else "the source's version was run"
+    return f"{what} cell {src.grade_id!r} was edited ({lines}; {action})"
+
+
+def _answered(cell: Cell) -> bool:
+    return cell.cell_type == "code" and not re.search(
+        r"NotImplementedError|YOUR CODE HERE|YOUR ANSWER HERE", cell.source
+    )
+
+
+def is_junk(path: Path) -> bool:
+    """A file that is never a student's notebook: Mac zip resource forks (``__MACOSX/``, ``._*``),
+    Jupyter checkpoints, hidden files and folders."""
+    return any(
+        part in JUNK_FOLDERS or part.startswith(".") for part in path.parts[:-1]
+    ) or path.name.startswith(".")
+
+
+def candidate_notebooks(folder: Path, recursive: bool = False) -> list[Path]:
+    """The ``*.ipynb`` files in ``folder`` (and below, when ``recursive``) that are not junk."""
+    found = folder.rglob("*.ipynb") if recursive else folder.glob("*.ipynb")
+    return sorted(p for p in found if p.is_file() and not is_junk(p.relative_to(folder)))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The notebook chosen among several, and each other candidate with why it was not graded."""
+
+    path: Path
+    ignored: tuple[tuple[str, str], ...] = ()
+
+
+def choose_notebook(paths: list[Path], source: Notebook, max_file_mb: float = MAX_FILE_MB) -> Choice | None:
+    """The candidate that holds the assignment's work: most of the source's grade_ids, then most
+    answered solution cells, then the newest file (then the name, for a stable choice)."""
+    if not paths:
+        return None
+    wanted = {c.grade_id for c in cells_of(source) if c.grade_id}
+    solutions = {c.grade_id for c in cells_of(source) if _kind(c) == "solution"}
+    ranked = []
+    for path in paths:
+        try:
+            cells = cells_of(read_notebook(path, max_mb=max_file_mb, max_file_mb=max_file_mb))
+            ids = {c.grade_id for c in cells} & wanted
+            answered = sum(1 for c in cells if c.grade_id in solutions and _answered(c))
+        except NotebookError:
+            ids, answered = set(), -1
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            mtime = 0.0
+        ranked.append(((len(ids), answered, mtime, path.name), path, len(ids)))
+    ranked.sort(key=lambda r: r[0], reverse=True)
+    best = ranked[0][1]
+    ignored = tuple(
+        (
+            path.name,
+            f"{found} of the assignment's {len(wanted)} cells" if found else "none of the assignment's cells",
+        )
+        for _, path, found in ranked[1:]
+    )
+    return Choice(best, ignored)
 
 
 def load_source(path: str | Path) -> dict[str, Any]:

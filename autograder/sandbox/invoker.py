@@ -283,6 +283,8 @@ class SandboxInvoker:
         self.outcomes: dict[int, CellOutcome] = {}
         self.events: list[str] = []
         self.attempts: list[str] = []
+        #: IPython commands the worker did not run (``cell N: `!pip install x` was not run ...``).
+        self.notes: list[str] = []
         self._skip: set[int] = set()
         self._poisoned: dict[tuple[str, str | None], StudentError] = {}
         self._worker: _Worker | None = None
@@ -293,6 +295,7 @@ class SandboxInvoker:
         self._output = bytearray()
         self._output_dropped = 0
         self._started = False
+        self._position = 0  # the cells before this position have run
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -305,10 +308,21 @@ class SandboxInvoker:
 
     def start(self) -> dict[int, CellOutcome]:
         """Start the worker and run every cell (an error in one cell does not stop the others)."""
-        self._started = True
-        self._deadline = time.monotonic() + self.limits.submission_timeout
-        position = 0
-        while position < len(self.cells) and self._ensure_worker(replay_until=position):
+        return self.run_cells(len(self.cells))
+
+    def run_cells(self, until: int) -> dict[int, CellOutcome]:
+        """Run the cells before position ``until`` that have not run yet, in order.
+
+        The grader calls this up to each graded item's test cell, then grades the item: every function
+        is graded as it stood when its test cell ran, as nbgrader does (a later cell that rebinds the
+        name changes nothing). A cell that hangs or kills the worker is recorded and skipped; a worker
+        that cannot continue leaves the remaining cells "not run"."""
+        if not self._started:
+            self._started = True
+            self._deadline = time.monotonic() + self.limits.submission_timeout
+        position = self._position
+        until = min(until, len(self.cells))
+        while position < until and self._ensure_worker(replay_until=position):
             index, source = self.cells[position]
             try:
                 reply = self._run_cell(index, source)
@@ -326,10 +340,11 @@ class SandboxInvoker:
                 self.events.append(f"cell {index}: {what}")
                 self._skip.add(index)
             position += 1
-        for index, _ in self.cells[position:]:
+        for index, _ in self.cells[position:until]:
             self.outcomes.setdefault(
                 index, CellOutcome(index, ("NotRun", "not run: the worker could not continue"), 0.0)
             )
+        self._position = max(self._position, until)
         return self.outcomes
 
     def _zygote(self) -> Zygote:
@@ -472,6 +487,7 @@ class SandboxInvoker:
                 try:
                     reply = self._request({"op": "report"}, [], 5.0)
                     self.attempts = [str(a) for a in reply.get("attempts", [])][:50]
+                    self.notes = [str(n) for n in reply.get("notes", [])][:30]
                 except WorkerLost:
                     pass
             if self._worker is not None:
@@ -520,7 +536,7 @@ class SandboxInvoker:
             raise self._poisoned[key]
         if not self._started:
             self.start()
-        if not self._ensure_worker(replay_until=len(self.cells)):
+        if not self._ensure_worker(replay_until=self._position):
             raise StudentError(
                 "WorkerDied", "the submission's code could not be run: " + "; ".join(self.events[-2:])
             )

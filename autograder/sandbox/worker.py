@@ -39,6 +39,14 @@ namespace hides the grader's files, an import blocker and a :pep:`578` audit hoo
 second line; at ``namespaces`` only the import blocker stays, to record an attempt to import the
 reference.
 
+Cells run the way Jupyter runs them: through an IPython ``InteractiveShell`` made once in the zygote
+(:func:`make_shell`), so IPython syntax anywhere in a cell (``t = %timeit -o f()``, ``np.pad?``,
+``%time`` indented in a loop, ``%%time``) is transformed by IPython itself and the common magics
+behave as in Jupyter. What would start another program or reach outside the worker -- ``!cmd``,
+``x = !cmd``, ``%%bash`` and the other script magics, ``%pip``/``%conda``, ``%%writefile``, ``%store``,
+``%load``, ``%edit``, ``%debug`` -- is refused with a note naming the cell, and the rest of the cell
+runs; ``%matplotlib`` keeps the non-interactive backend. Without IPython, cells run as plain Python.
+
 Requests are frames (:mod:`autograder.sandbox.wire`) with an ``op``:
 
 - ``write_files``: ``names`` + blobs: the assignment's helper modules, written to the working folder;
@@ -47,7 +55,8 @@ Requests are frames (:mod:`autograder.sandbox.wire`) with an ``op``:
 - ``load_probes``: ``source`` of :mod:`autograder.probes`, executed in its own namespace;
 - ``call``: ``target``, ``probe``, ``timeout`` and the encoded ``[args, kwargs]`` ->
   the encoded result or ``{"ok": false, "error": {"type": ..., "message": ...}}``;
-- ``report``: what the submission tried that the guards refused (imports, files, network, ...);
+- ``report``: what the submission tried that the guards refused (imports, files, network, ...) and
+  the IPython commands that were not run;
 - ``exit``.
 """
 
@@ -117,6 +126,18 @@ FS_WRITE_EVENTS = {
     "os.utime": (0,),
     "shutil.rmtree": (0,),
 }
+
+
+#: IPython magics refused when grading (they run other programs or reach outside the worker).
+REFUSED_MAGICS = {
+    "line": ("pip", "conda", "mamba", "micromamba", "uv", "system", "sx", "sc", "store", "save", "edit",
+             "notebook", "logstart", "load", "loadpy", "debug", "pdb", "gui", "qtconsole", "connect_info",
+             "killbgscripts", "bookmark", "sql"),
+    "cell": ("bash", "sh", "script", "perl", "ruby", "python", "python2", "python3", "pypy", "writefile",
+             "file", "debug", "sql"),
+}  # fmt: skip
+#: IPython magics that do nothing when grading (the plots' backend stays non-interactive).
+QUIET_MAGICS = ("matplotlib",)
 
 
 class SetupError(Exception):
@@ -477,6 +498,28 @@ def _timed(seconds: float, func: Callable[[], Any]) -> Any:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+#: The zygote's IPython shell (made once, before any fork; every worker gets a pristine copy).
+_SHELL: list[Any] = []
+
+
+def make_shell() -> Any:
+    """An IPython ``InteractiveShell`` for running cells as Jupyter does, or None without IPython."""
+    try:
+        from IPython.core.interactiveshell import InteractiveShell
+        from traitlets.config import Config
+    except Exception:  # IPython is not installed: cells run as plain Python
+        return None
+    config = Config()
+    config.HistoryManager.enabled = False
+    config.InteractiveShell.colors = "NoColor"
+    config.InteractiveShell.cache_size = 0
+    config.InteractiveShell.autocall = 0
+    config.InteractiveShell.xmode = "Plain"
+    with contextlib.redirect_stderr(io.StringIO()):
+        shell = InteractiveShell.instance(config=config)
+    return shell
+
+
 class Server:
     """The request loop of one worker: a namespace for the student's cells and the probes."""
 
@@ -485,12 +528,54 @@ class Server:
         self.req = req
         self.resp = resp
         self.guard = guard
-        self.namespace: dict[str, Any] = {
-            "__name__": "__main__",
-            "__builtins__": builtins,
-            "display": lambda *args, **kwargs: None,
-        }
+        self.shell: Any = _SHELL[0] if _SHELL else None
+        self.cell_index = -1
+        self.notes: list[str] = []
+        if self.shell is not None:
+            self.namespace: dict[str, Any] = self.shell.user_ns
+            self._refuse_outside_world()
+        else:
+            self.namespace = {
+                "__name__": "__main__",
+                "__builtins__": builtins,
+                "display": lambda *args, **kwargs: None,
+            }
         self.probes: dict[str, Callable[..., Any]] = {}
+
+    def note(self, what: str) -> None:
+        text = f"cell {self.cell_index}: {what}"
+        if len(self.notes) < 30 and text not in self.notes:
+            self.notes.append(text)
+
+    def _refuse_outside_world(self) -> None:
+        """Shell commands and the magics of :data:`REFUSED_MAGICS` record a note instead of running."""
+        shell = self.shell
+
+        def command(cmd: Any) -> None:
+            self.note(f"`!{str(cmd)[:80]}` was not run (shell commands are not run when grading)")
+
+        def output(cmd: Any, *args: Any, **kwargs: Any) -> Any:
+            command(cmd)
+            from IPython.utils.text import SList
+
+            return SList()
+
+        shell.system = shell.system_piped = shell.system_raw = command
+        shell.getoutput = output
+        for kind, names in REFUSED_MAGICS.items():
+            for name in names:
+                shell.register_magic_function(self._refused(kind, name), magic_kind=kind, magic_name=name)
+        for name in QUIET_MAGICS:
+            shell.register_magic_function(lambda line="": None, magic_kind="line", magic_name=name)
+
+    def _refused(self, kind: str, name: str) -> Callable[..., None]:
+        prefix = "%%" if kind == "cell" else "%"
+
+        def refused(line: str = "", cell: str | None = None) -> None:
+            magic = f"{prefix}{name} {line}".rstrip()[:80]
+            self.note(f"`{magic}` was not run (it would run a program or write outside the working folder)")
+
+        return refused
 
     def serve(self) -> None:
         while True:
@@ -523,15 +608,23 @@ class Server:
         if op == "call":
             return self.call(header, blobs)
         if op == "report":
-            return {"ok": True, "attempts": list(self.guard.attempts)}, []
+            return {"ok": True, "attempts": list(self.guard.attempts), "notes": list(self.notes)}, []
         return {"ok": False, "error": {"type": "ProtocolError", "message": f"unknown op {op!r}"}}, []
 
     def run_cell(self, source: str, index: int, timeout: float) -> dict[str, Any]:
         start = time.monotonic()
+        self.cell_index = index
         try:
-            code = compile(source, f"<cell {index}>", "exec")
-            _timed(timeout, lambda: exec(code, self.namespace))
-            error = None
+            if self.shell is not None:
+                result = _timed(timeout, lambda: self.shell.run_cell(source, store_history=False))
+                failure = result.error_before_exec or result.error_in_exec
+                error = None if failure is None else _error(failure)
+            else:  # no IPython: its commands become comments, the rest runs as Python
+                lines = source.split("\n")
+                source = "\n".join("# " + ln if ln.lstrip().startswith(("%", "!")) else ln for ln in lines)
+                code = compile(source, f"<cell {index}>", "exec")
+                _timed(timeout, lambda: exec(code, self.namespace))
+                error = None
         except BaseException as exc:  # the student's code may raise anything, SystemExit included
             error = _error(exc)
         finally:
@@ -713,6 +806,10 @@ def zygote(wire: types.ModuleType, config: dict[str, Any], ctrl_fd: int) -> None
 
     ctrl = socket.socket(fileno=ctrl_fd)
     _preload(config.get("preload", ()))
+    if config.get("ipython", True):
+        shell = make_shell()
+        if shell is not None:
+            _SHELL.append(shell)
     # Children share the imported modules copy-on-write; keep the garbage collector from touching
     # (and so copying) them in every child.
     gc.collect()

@@ -159,3 +159,24 @@ def test_a_grader_bug_is_feedback_not_a_traceback(
         err == ""
         and out == "relu: 0/2 points\n  internal grader error (RuntimeError); please tell your instructor\n"
     )
+
+
+def test_c_level_writes_to_file_descriptors_1_and_2_never_reach_the_cell() -> None:
+    """torch's native warnings write to file descriptor 2 directly; nbgrader zeroes a test cell with
+    any stderr output. The oracle: the process's real stderr and stdout, captured from outside."""
+    code = (
+        "import os\n"
+        "from autograder import check\n"
+        "def relu(x):\n"
+        "    os.write(2, b'[W NNPACK.cpp:64] Could not initialize NNPACK!\\n')\n"
+        "    os.write(1, b'C-level stdout\\n')\n"
+        "    import numpy as np\n"
+        "    return np.maximum(x, 0)\n"
+        "points = check('relu', relu)\n"
+        "print('points', points)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stderr == ""
+    assert "NNPACK" not in out.stdout and "C-level stdout" not in out.stdout
+    assert f"points {float(ITEMS['relu'].points)}" in out.stdout
+    assert out.stdout.startswith("relu: ")

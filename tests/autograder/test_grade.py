@@ -35,7 +35,12 @@ def write_submissions(folder: Path) -> dict[str, Path]:
     src = source()
     hostile = nb.student_copy(src, "solution")
     hostile.cells.insert(2, nbformat.v4.new_code_cell("while True:\n    pass"))
-    hostile.cells.append(nbformat.v4.new_code_cell(EXITS))
+    position = next(
+        i
+        for i, c in enumerate(hostile.cells)
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "output_size"
+    )
+    hostile.cells.insert(position + 1, nbformat.v4.new_code_cell(EXITS))  # before output_size's test cell
     notebooks = {
         "solution": nb.student_copy(src, "solution"),
         "stub": nb.student_copy(src, "stub"),

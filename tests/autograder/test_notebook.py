@@ -114,8 +114,9 @@ def test_a_clean_submission_runs_setup_and_solution_and_skips_test_and_visible_c
     source = source_notebook()
     plan = nb.plan(nb.student_copy(source, "solution"), source)
     assert plan.items == [("double", 3.0)]
-    assert plan.flags == [] and plan.problems == {}
+    assert plan.flags == []
     assert codes(plan) == [SETUP, 'def double(x):\n    """Twice x."""\n    return 2 * x']
+    assert plan.checkpoints == {"double": 2}  # graded after setup and the solution have run
 
 
 def test_student_copy_stub_replaces_the_solution_region_with_the_stub() -> None:
@@ -131,7 +132,7 @@ def test_edited_locked_cell_is_flagged_and_the_source_text_runs() -> None:
     find(sub, "setup").source = "import numpy as np\nnp.sum = lambda *a: 0"
     plan = nb.plan(sub, source)
     assert codes(plan)[0] == SETUP
-    assert plan.flags == ["locked cell 'setup' was edited (the source's version was run)"]
+    assert plan.flags == ["locked cell 'setup' was edited (1 line changed; the source's version was run)"]
 
 
 def test_edited_points_are_flagged_and_the_source_points_are_used() -> None:
@@ -145,20 +146,103 @@ def test_edited_points_are_flagged_and_the_source_points_are_used() -> None:
     assert all("check" not in code for code in codes(plan))
 
 
-def test_missing_duplicated_or_retyped_solution_cells_are_item_problems() -> None:
+def test_missing_split_or_retyped_solution_cells_are_flagged_not_zeroed() -> None:
+    """What the notebook defines at the test cell is graded; the structure change is flagged."""
     source = source_notebook()
     missing = nb.student_copy(source, "solution")
     missing.cells = [c for c in missing.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "double"]
-    assert "missing" in nb.plan(missing, source).problems["double"]
+    plan = nb.plan(missing, source)
+    assert any("solution cell 'double' is missing" in f for f in plan.flags)
+    assert "double" in plan.checkpoints
 
-    duplicated = nb.student_copy(source, "solution")
-    duplicated.cells.append(nbformat.from_dict(json.loads(json.dumps(find(duplicated, "double")))))
-    assert "2 cells with grade_id 'double'" in nb.plan(duplicated, source).problems["double"]
+    lost = nb.student_copy(source, "solution")
+    cell = find(lost, "double")
+    lost.cells[lost.cells.index(cell)] = new_code_cell(cell.source)  # an editor dropped the metadata
+    plan = nb.plan(lost, source)
+    assert any("'double' has no nbgrader metadata (cell 3 defines double" in f for f in plan.flags)
+    assert codes(plan)[1] == cell.source and plan.checkpoints["double"] == 2
+
+    split = nb.student_copy(source, "solution")
+    cell = find(split, "double")
+    first, second = nbformat.from_dict(json.loads(json.dumps(cell))), cell
+    first.source, second.source = "import math", cell.source
+    split.cells.insert(split.cells.index(cell), first)
+    plan = nb.plan(split, source)
+    assert any("appears 2 times (cells 3, 4: split or copied)" in f for f in plan.flags)
+    assert codes(plan)[1:3] == ["import math", cell.source] and plan.checkpoints["double"] == 3
 
     retyped = nb.student_copy(source, "solution")
     cell = find(retyped, "double")
     retyped.cells[retyped.cells.index(cell)] = new_markdown_cell(cell.source, metadata=cell.metadata)
-    assert "markdown cell" in nb.plan(retyped, source).problems["double"]
+    assert any("changed to a markdown cell" in f for f in nb.plan(retyped, source).flags)
+
+
+def test_items_are_graded_where_their_test_cell_stands() -> None:
+    source = source_notebook()
+    sub = nb.student_copy(source, "solution")
+    sub.cells.append(new_code_cell("double = double(2)"))  # a later cell reuses the name
+    plan = nb.plan(sub, source)
+    assert plan.checkpoints["double"] == 2 and len(plan.cells) == 3  # graded before the later cell
+    moved = nb.student_copy(source, "solution")
+    test = find(moved, "test_double")
+    moved.cells.remove(test)
+    moved.cells.append(test)
+    moved.cells.insert(len(moved.cells) - 1, new_code_cell("extra = 1"))
+    assert nb.plan(moved, source).checkpoints["double"] == 3  # the submission's own order counts
+    deleted = nb.student_copy(source, "solution")
+    deleted.cells.remove(find(deleted, "test_double"))
+    deleted.cells.append(new_code_cell("double = None"))
+    plan = nb.plan(deleted, source)
+    assert plan.checkpoints["double"] == 2  # where the source has it: before the student's extra cell
+    assert any("test cell 'test_double' was deleted" in f for f in plan.flags)
+
+
+def test_line_endings_and_trailing_whitespace_are_not_edits() -> None:
+    source = source_notebook()
+    sub = nb.student_copy(source, "solution")
+    for cell in sub.cells:
+        cell.source = cell.source.replace("\n", "   \r\n") + "\r\n"
+    plan = nb.plan(sub, source)
+    assert plan.flags == []
+    assert all("\r" not in code for code in codes(plan))
+
+
+def test_outputs_do_not_count_toward_the_size_limit_but_the_file_cap_holds(tmp_path: Path) -> None:
+    sub = nb.student_copy(source_notebook(), "solution")
+    plot = {"output_type": "display_data", "metadata": {}, "data": {"image/png": "A" * (3 * 2**20)}}
+    find(sub, "double").outputs = [nbformat.from_dict(plot)]
+    path = tmp_path / "plots.ipynb"
+    nbformat.write(sub, path)
+    notebook = nb.read_notebook(path, max_mb=1)  # 3 MB of plots, a few bytes of code: accepted
+    assert all(c.get("outputs", []) == [] for c in notebook["cells"])
+    with pytest.raises(nb.NotebookError, match="over the limit of 2 MB for a notebook file"):
+        nb.read_notebook(path, max_mb=1, max_file_mb=2)
+    find(sub, "double").outputs = []
+    find(sub, "double").source += "\n# " + "x" * (2 * 2**20)
+    nbformat.write(sub, path)
+    with pytest.raises(nb.NotebookError, match="MB of code and text, over the limit of 1 MB"):
+        nb.read_notebook(path, max_mb=1)
+
+
+def test_the_notebook_with_the_assignments_work_is_chosen_and_junk_is_ignored(tmp_path: Path) -> None:
+    source = source_notebook()
+    folder = tmp_path / "alice"
+    (folder / "__MACOSX").mkdir(parents=True)
+    (folder / ".ipynb_checkpoints").mkdir()
+    nbformat.write(nb.student_copy(source, "solution"), folder / "work-Copy1.ipynb")
+    nbformat.write(nb.student_copy(source, "stub"), folder / "homework.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=[new_code_cell("x = 1")]), folder / "Untitled.ipynb")
+    (folder / "__MACOSX" / "._work-Copy1.ipynb").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (folder / "._homework.ipynb").write_bytes(b"\x00\x05\x16\x07")
+    nbformat.write(nb.student_copy(source, "solution"), folder / ".ipynb_checkpoints" / "x-checkpoint.ipynb")
+    candidates = nb.candidate_notebooks(folder, recursive=True)
+    assert [p.name for p in candidates] == ["Untitled.ipynb", "homework.ipynb", "work-Copy1.ipynb"]
+    choice = nb.choose_notebook(candidates, source)
+    assert choice is not None and choice.path.name == "work-Copy1.ipynb"  # the same cells, answered
+    assert dict(choice.ignored) == {
+        "homework.ipynb": "4 of the assignment's 4 cells",
+        "Untitled.ipynb": "none of the assignment's cells",
+    }
 
 
 def test_deleted_locked_cell_is_put_back_in_source_order_and_flagged() -> None:
@@ -167,7 +251,7 @@ def test_deleted_locked_cell_is_put_back_in_source_order_and_flagged() -> None:
     sub.cells = [c for c in sub.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "setup"]
     plan = nb.plan(sub, source)
     assert codes(plan)[0] == SETUP and plan.cells[0][0] >= 1000
-    assert "locked cell 'setup' was deleted" in plan.flags
+    assert "locked cell 'setup' was deleted (the source's version was run)" in plan.flags
 
 
 def test_student_cells_run_but_their_own_test_cells_do_not() -> None:
@@ -176,7 +260,7 @@ def test_student_cells_run_but_their_own_test_cells_do_not() -> None:
     sub.cells.append(new_code_cell("%matplotlib inline\n!pip install x\nhelper = 1"))
     sub.cells.append(grader_cell("raise SystemExit", "test_extra", grade=True, points=50))
     plan = nb.plan(sub, source)
-    assert codes(plan)[-1] == "# %matplotlib inline\n# !pip install x\nhelper = 1"
+    assert codes(plan)[-1] == "%matplotlib inline\n!pip install x\nhelper = 1"  # IPython runs it
     assert plan.items == [("double", 3.0)]
 
 
@@ -204,7 +288,7 @@ def test_notebooks_released_by_nbgrader_have_no_flags(tmp_path: Path) -> None:
     path = tmp_path / "release" / "ps1" / "ps1.ipynb"
     plan = nb.plan(nb.read_notebook(path), source_notebook())
     released = nbformat.read(path, as_version=4)
-    assert plan.flags == [] and plan.problems == {}
+    assert plan.flags == []
     assert [find(released, g).metadata["nbgrader"]["checksum"] for g in ("setup", "test_double")] == [
         nb.checksum("code", find(released, g).source, find(released, g).metadata["nbgrader"])
         for g in ("setup", "test_double")

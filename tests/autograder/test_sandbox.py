@@ -451,3 +451,51 @@ def test_without_a_cgroup_a_submission_is_one_process_with_threads() -> None:
                 ]
         finally:
             zygote.close()
+
+
+def test_cells_run_as_jupyter_runs_them(zygote: Zygote) -> None:
+    """IPython syntax anywhere in a cell, through IPython's own transformer and magics."""
+    with run(
+        zygote,
+        [
+            "import numpy as np\ndef f():\n    return 1",
+            "t = %timeit -o -n 1 -r 1 f()\nbest = t.best",
+            "np.pad?\nhelped = True",
+            "total = 0\nfor i in range(3):\n    %time total += f()",
+            "%%time\ntimed_cell = f() + 1",
+            "%matplotlib inline\n%load_ext autoreload\n%autoreload 2\nplots = 'agg'",
+            "display('shown')\nshown = True",
+        ],
+        Limits(call_timeout=5.0, cell_timeout=10.0),
+    ) as invoker:
+        assert errors(invoker) == [None] * 7
+        for i, name in enumerate(("best", "helped", "total", "timed_cell", "plots", "shown")):
+            invoker.cells.append((100 + i, f"def get_{name}():\n    return {name}"))
+        invoker.run_cells(len(invoker.cells))
+        assert invoker.call("get_total", (), {}) == 3
+        assert invoker.call("get_timed_cell", (), {}) == 2
+        assert invoker.call("get_best", (), {}) >= 0
+        assert invoker.notes == []
+    assert "Signature" in invoker.output or "Docstring" in invoker.output  # np.pad? printed its help
+
+
+def test_shell_commands_and_program_magics_are_refused_and_the_rest_of_the_cell_runs(zygote: Zygote) -> None:
+    with run(
+        zygote,
+        [
+            "!pip install torch\nafter_bang = 1",
+            "files = !ls /\nafter_capture = len(files)",
+            "%pip install numpy\nafter_pip = 1",
+            "%%bash\necho hi > /tmp/x",
+            "%%writefile helper.py\nx = 1",
+            "import os\nwrote = os.path.exists('helper.py')",
+            "def state():\n    return [after_bang, after_capture, after_pip, wrote]",
+        ],
+    ) as invoker:
+        assert errors(invoker) == [None] * 7
+        assert invoker.call("state", (), {}) == [1, 0, 1, False]
+    notes = "\n".join(invoker.notes)
+    for expected in ("cell 0: `!pip install torch` was not run", "cell 1: `!ls /` was not run",
+                     "cell 2: `%pip install numpy` was not run", "cell 3: `%%bash` was not run",
+                     "cell 4: `%%writefile helper.py` was not run"):  # fmt: skip
+        assert expected in notes, notes

@@ -66,7 +66,8 @@ def grade_folder(
     session: Session | None = None,
 ) -> dict[str, float]:
     """Grade every notebook in ``folder`` as one batch (submissions are hidden from the sandbox)."""
-    subs = grade.find_submissions([folder], assignment)
+    source = grade.nb.load_source(grade.COURSE_ROOT / "source" / assignment / f"{assignment}.ipynb")
+    subs = grade.find_submissions([folder], assignment, source)
     return grade.grade_batch(
         subs, settings(assignment, out, [folder]), jobs=jobs, quiet=True, zygotes=zygotes, session=session
     )
