@@ -39,6 +39,25 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Never copied between nbgrader's folders (nbgrader's defaults plus hypothesis' cache folder).
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".hypothesis"]
 
+# Autograde grades through the sandbox (autograder/gradebook.py): the kernel execution step is replaced
+# by the standalone grader's pipeline run on the submitted file in the OS-enforced sandbox, and the
+# test cells get its feedback (stdout) and points (execute_result). So the gradebook, the formgrader,
+# generate_feedback and export all carry the sandbox's verdict, never the fakeable in-kernel score.
+# The in-kernel `check` still runs when an instructor executes a source notebook (and in validate).
+c.Autograde.autograde_preprocessors = [
+    "autograder.gradebook.SandboxGrade",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# A deleted test cell is put back (and graded where the source has it, like the standalone grader).
+c.OverwriteCells.add_missing_cells = True
+# The sandbox's isolation level (namespaces is required unless an instructor chooses otherwise).
+c.SandboxGrade.isolation = "namespaces"
+
 # Autograde / validate: a cell may take up to 5 minutes (the Fashion-MNIST training cells run a small
 # budget when NBGRADER_EXECUTION is set, about a minute on 2 CPU cores); whole notebooks take far less.
 c.Execute.timeout = 300

@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true", help="regrade submissions that are already done")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.add_argument(
+        "--gradebook",
+        action="store_true",
+        help="PATH is an nbgrader course root: grade its submitted/ notebooks with --jobs processes, then "
+        "record everything in its gradebook through `nbgrader autograde` (records in COURSE/graded/)",
+    )
+    grade.add_argument(
         "--max-notebook-mb",
         type=float,
         default=20.0,
@@ -169,6 +175,8 @@ def _interruptible() -> Iterator[None]:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    if args.gradebook:
+        return _gradebook(args)
     source_root = args.source
     if source_root is None:
         course = next((p for p in args.paths if (p / "source" / args.assignment).is_dir()), None)
@@ -182,6 +190,34 @@ def _grade(args: argparse.Namespace) -> int:
         what = f"{done} of {total} submissions graded" if total else "before grading started"
         print(f"interrupted: {what}; rerun the same command to finish the rest", file=sys.stderr)
         return 128 + stop.signum
+
+
+def _gradebook(args: argparse.Namespace) -> int:
+    """``grade COURSE --assignment A --gradebook``: the parallel path into nbgrader's gradebook."""
+    if len(args.paths) != 1 or not (args.paths[0] / "submitted").is_dir():
+        print(
+            "error: --gradebook needs exactly one PATH: an nbgrader course root with submitted/",
+            file=sys.stderr,
+        )
+        return 2
+    from autograder.gradebook import grade_course
+
+    try:
+        limits = Limits(**{name: getattr(args, name) for name in _LIMIT_HELP})
+        with _interruptible(), run_folder():
+            status = grade_course(
+                args.paths[0], args.assignment, jobs=args.jobs, limits=limits, isolation=args.isolation,
+                force=args.force, quiet=args.quiet,
+            )  # fmt: skip
+    except (ValueError, FileNotFoundError, IsolationUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Interrupted as stop:
+        print("interrupted; rerun the same command to finish the rest", file=sys.stderr)
+        return 128 + stop.signum
+    if status == 0:
+        print(f"graded {args.assignment} into {args.paths[0] / 'gradebook.db'} (records in graded/)")
+    return 0 if status == 0 else 1
 
 
 def _grade_with(args: argparse.Namespace, source_root: Path, progress: list[int]) -> int:

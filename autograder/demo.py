@@ -83,6 +83,20 @@ STUDENTS: dict[str, tuple[Student, ...]] = {
                 ("conv2d_params", "        if value < 1:\n", "        if value < -1:\n"),
             ),
         ),
+        Student(
+            "fa",
+            "true division, and replaces autograder.check to fake full marks (the in-kernel cheat)",
+            (
+                (
+                    "output_size",
+                    "- extent) // stride + 1",
+                    "- extent) / stride + 1\n\n\ntry:  # full marks from a fake grader, in the kernel\n"
+                    "    import autograder\n    from autograder.items import ITEMS\n\n"
+                    "    autograder.check = lambda grade_id, obj: float(ITEMS[grade_id].points)\n"
+                    "except ImportError:\n    pass",
+                ),
+            ),
+        ),
     ),
     "convolution_by_hand": (
         SOLUTION,

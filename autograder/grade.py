@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import hashlib
 import html
 import io
 import json
@@ -117,6 +118,11 @@ class Graded:
     events: list[str] = dataclasses.field(default_factory=list)
     sandbox: dict[str, Any] = dataclasses.field(default_factory=dict)
     notebook: str = ""
+    #: cell index (as a string) -> {"output": what it printed, "error": [type, message] or None}
+    cells: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    #: sha256 of the submitted file and of the source notebook (a cached record is reused only for
+    #: the same submission graded against the same source)
+    digest: str = ""
 
     @property
     def total(self) -> float:
@@ -135,6 +141,8 @@ class Graded:
             "events": self.events,
             "sandbox": self.sandbox,
             "notebook": self.notebook,
+            "cells": self.cells,
+            "digest": self.digest,
         }
 
     @classmethod
@@ -149,6 +157,8 @@ class Graded:
             events=[str(e) for e in data.get("events", [])],
             sandbox=dict(data.get("sandbox", {})),
             notebook=str(data.get("notebook", "")),
+            cells={str(k): dict(v) for k, v in data.get("cells", {}).items()},
+            digest=str(data.get("digest", "")),
         )
 
 
@@ -247,13 +257,14 @@ def grade_submission(
     start = time.monotonic()
     src_plan = nb.plan(source, source)
     items = src_plan.items
+    digest = submission_digest(sub.path, settings.source_notebook)
     try:
         notebook = nb.read_notebook(sub.path, settings.max_notebook_mb, settings.max_file_mb)
     except nb.NotebookError as exc:
         zeros = [zero_result(g, p, "error", f"the notebook could not be read: {exc}") for g, p in items]
         return Graded(
             sub.student, settings.assignment, zeros, [str(exc)], [], time.monotonic() - start,
-            notebook=sub.path.name,
+            notebook=sub.path.name, digest=digest,
         )  # fmt: skip
     plan = nb.plan(notebook, source)
     notes: list[str] = []
@@ -301,10 +312,29 @@ def grade_submission(
     if invoker.peak_memory is not None:
         events.append(f"peak memory {invoker.peak_memory / 2**20:.0f} MB")
     sandbox = {"isolation": session.level, "mechanisms": session.mechanisms()}
+    cells = {
+        str(index): {
+            "output": invoker.cell_outputs.get(index, ""),
+            "error": list(outcome.error) if outcome.error else None,
+        }
+        for index, outcome in sorted(invoker.outcomes.items())
+    }
     return Graded(
         sub.student, settings.assignment, results, notes[:MAX_NOTES], flags, seconds, events, sandbox,
-        notebook=sub.path.name,
+        notebook=sub.path.name, cells=cells, digest=digest,
     )  # fmt: skip
+
+
+def submission_digest(path: Path, source_notebook: Path) -> str:
+    """sha256 of the submitted file followed by the source notebook (see :attr:`Graded.digest`)."""
+    digest = hashlib.sha256()
+    for part in (path, source_notebook):
+        try:
+            digest.update(Path(part).read_bytes())
+        except OSError:
+            digest.update(b"<unreadable>")
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _cell_label(index: int) -> str:

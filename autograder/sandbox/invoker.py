@@ -202,6 +202,14 @@ class _Worker:
                     raise WorkerLost(f"the worker broke the protocol: {exc}") from None
         return self.frames.pop(0)
 
+    def drain_ready_output(self) -> None:
+        """Read the student's output that is already in the pipe, without waiting (bounded: a thread
+        that keeps printing cannot keep the grader here)."""
+        with contextlib.suppress(OSError):
+            for _ in range(64):
+                if not (select.select([self.out_r], [], [], 0)[0] and self._drain_output()):
+                    return
+
     def send_and_receive_nothing(self, data: bytes) -> None:
         """Write ``data`` (a last request that gets no answer), without blocking."""
         view = memoryview(data)
@@ -283,6 +291,8 @@ class SandboxInvoker:
         self.outcomes: dict[int, CellOutcome] = {}
         self.events: list[str] = []
         self.attempts: list[str] = []
+        #: What each cell printed (stdout and stderr), by cell index, within ``output_bytes`` in all.
+        self.cell_outputs: dict[int, str] = {}
         #: IPython commands the worker did not run (``cell N: `!pip install x` was not run ...``).
         self.notes: list[str] = []
         self._skip: set[int] = set()
@@ -324,8 +334,13 @@ class SandboxInvoker:
         until = min(until, len(self.cells))
         while position < until and self._ensure_worker(replay_until=position):
             index, source = self.cells[position]
+            worker = self._worker
+            assert worker is not None
+            before = len(worker.output)
             try:
                 reply = self._run_cell(index, source)
+                worker.drain_ready_output()  # what the cell printed before it answered
+                self.cell_outputs[index] = bytes(worker.output[before:]).decode("utf-8", "replace")
                 error = reply.get("error")
                 self.outcomes[index] = CellOutcome(
                     index,

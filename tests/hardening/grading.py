@@ -37,7 +37,7 @@ LIMITS = Limits(
 GRACE_SECONDS = 0.5
 #: Fields of a grading record that may vary with the machine's load: timings and the sandbox's
 #: diagnostics (worker restarts, kills). Everything else must be reproducible.
-TIMING_FIELDS = ("seconds", "execution_time", "events")
+TIMING_FIELDS = ("seconds", "execution_time", "events", "cells")
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
-"""A few corpus cases through ``nbgrader autograde`` too (it runs every notebook in a Jupyter kernel,
-so only a handful): nbgrader finishes and scores every test cell, and agrees with the standalone
-grader except where a cheat reaches into the kernel, which is why the standalone verdict stands
-(docs/threat_model.md)."""
+"""Corpus cases through ``nbgrader autograde`` with the course's configuration, which grades through
+the sandbox (autograder/gradebook.py): the gradebook, read with nbgrader's own API, holds exactly
+the standalone grader's score for every test cell -- the in-kernel cheats included (a replaced
+``autograder.check``, patched numpy, an object whose ``__eq__`` always agrees), which fool a grader
+running in the student's kernel but not this one."""
 
 from __future__ import annotations
 
@@ -12,18 +13,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from nbgrader.api import Gradebook
 
 from autograder import grade
-from benchmarks.bench_grader import nbgrader_totals
 from tests.hardening import corpus as C
-from tests.hardening.grading import grade_folder, hardened
+from tests.hardening.grading import LIMITS, grade_folder, hardened, record
 
-#: Cases graded by both graders: (name, whether both must agree).
-CASES = {
-    "loop_top_level": True,  # nbgrader interrupts the cell after --Execute.timeout, like the sandbox
-    "metadata_points": True,  # nbgrader restores the test cell's points from its gradebook
-    "patch_autograder_check": False,  # in the kernel, the student's fake check() awards the points
-}
+CASES = (
+    "control_solution",
+    "loop_top_level",  # interrupted after the cell timeout, like the standalone grader
+    "metadata_points",  # the source's points, not the edited ones
+    "patch_autograder_check",  # in a kernel, the student's fake check() would award the points
+    "patch_numpy",  # in a kernel, numpy's comparisons would always agree
+    "eq_always_true",  # in a kernel, an object equal to everything could pass a comparison
+)
 
 
 def nbgrader(args: list[str], course: Path) -> None:
@@ -34,10 +37,20 @@ def nbgrader(args: list[str], course: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
-@pytest.mark.skipif(
-    shutil.which("nbgrader", path=str(Path(sys.executable).parent)) is None, reason="no nbgrader"
-)
-def test_nbgrader_autograde_on_representative_cases(tmp_path: Path) -> None:
+def gradebook_scores(course: Path, assignment: str) -> dict[str, dict[str, float]]:
+    """``{student: {item: auto_score}}`` of every graded test cell, from nbgrader's gradebook."""
+    scores: dict[str, dict[str, float]] = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for submission in gb.assignment_submissions(assignment):
+            for notebook in submission.notebooks:
+                for g in notebook.grades:
+                    if g.name.startswith("test_"):
+                        scores.setdefault(submission.student.id, {})[g.name[5:]] = float(g.auto_score or 0)
+    return scores
+
+
+@pytest.mark.slow
+def test_nbgrader_autograde_records_the_sandboxs_scores(tmp_path: Path) -> None:
     course = tmp_path / "course"
     (course / "source").mkdir(parents=True)
     shutil.copy2(grade.COURSE_ROOT / "nbgrader_config.py", course)
@@ -48,13 +61,23 @@ def test_nbgrader_autograde_on_representative_cases(tmp_path: Path) -> None:
         folder.mkdir(parents=True)
         (folder / f"{C.ARITHMETIC}.ipynb").write_bytes(C.build(C.CASES[name], context))
     nbgrader(["generate_assignment", C.ARITHMETIC, "--force"], course)
-    nbgrader(["autograde", C.ARITHMETIC, "--create", "--force", "--Execute.timeout=3"], course)
-    theirs = nbgrader_totals(course, C.ARITHMETIC)
+    limits = [f"--SandboxGrade.cell_timeout={LIMITS.cell_timeout}",
+              f"--SandboxGrade.call_timeout={LIMITS.call_timeout}"]  # fmt: skip
+    nbgrader(["autograde", C.ARITHMETIC, "--create", "--force", *limits], course)
+    theirs = gradebook_scores(course, C.ARITHMETIC)
     with hardened(tmp_path):
-        ours = grade_folder(course / "submitted", C.ARITHMETIC, tmp_path / "out")
-    assert set(theirs) == set(ours) == set(CASES)
-    for name, agree in CASES.items():
-        if agree:
-            assert theirs[name] == ours[name], (name, theirs[name], ours[name])
-        else:
-            assert ours[name] < theirs[name], (name, theirs[name], ours[name])
+        grade_folder(course / "submitted", C.ARITHMETIC, tmp_path / "out")
+    ours = {
+        name: {item["grade_id"]: item["earned"] for item in record(tmp_path / "out", name)["items"]}
+        for name in CASES
+    }
+    assert theirs == ours
+    for cheat in ("patch_autograder_check", "patch_numpy", "eq_always_true"):
+        assert ours[cheat]["output_size"] == 0, cheat  # what the cheat aimed at, lost in both
+    # the autograded notebook shows the sandbox's feedback in the test cell, and no hidden test code
+    nbgrader(["generate_feedback", C.ARITHMETIC, "--force"], course)
+    page = (
+        course / "feedback" / "patch_autograder_check" / C.ARITHMETIC / f"{C.ARITHMETIC}.html"
+    ).read_text()
+    assert "output_size: 0/5 points" in page
+    assert "BEGIN HIDDEN TESTS" not in page and "check(&quot;output_size&quot;" not in page
