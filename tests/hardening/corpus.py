@@ -614,8 +614,8 @@ CHEATS: list[Case] = [
     case(
         "read_grader_items",
         "cheat",
-        "reads the hidden tests (autograder/items.py)",
-        [insert("text = open('{course}/autograder/items.py').read()")],
+        "reads the hidden tests (autograder/items/conv_arithmetic.py)",
+        [insert("text = open('{course}/autograder/items/conv_arithmetic.py').read()")],
         message="refused in the sandbox",
     ),
     case(
