@@ -279,3 +279,5 @@ GRADED: tuple[Item, ...] = (
     CONFUSION_MATRIX,
     PER_CLASS_ACCURACY,
 )
+
+AUDIT: tuple = ()
