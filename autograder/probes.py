@@ -238,7 +238,8 @@ def _model_facts(torch: Any, cls: Callable[..., Any], kwargs: dict[str, Any], ba
     with torch.no_grad():
         varies = not torch.equal(model(x), model(x))
     model.zero_grad()
-    model(x).sum().backward()
+    with contextlib.suppress(RuntimeError):  # e.g. an output that does not depend on any parameter
+        model(x).sum().backward()
     trainable = [p for p in model.parameters() if p.requires_grad]
     same = stated is not None and stated.shape == first.shape
     return {
@@ -341,32 +342,25 @@ def _flat_params(model: Any) -> np.ndarray:
     return np.concatenate([p.detach().cpu().numpy().ravel() for p in model.parameters()]).astype(np.float64)
 
 
-def _recording_loader(batches: list[Any], record: dict[str, Any]) -> Any:
-    """An iterable over ``batches`` that notes in ``record["batch"]`` which batch it handed out last."""
-
-    class Loader:
-        def __iter__(self) -> Iterator[Any]:
-            for index, batch in enumerate(batches):
-                record["batch"] = index
-                yield batch
-
-        def __len__(self) -> int:
-            return len(batches)
-
-    return Loader()
-
-
 def _recording_model(model: Any, record: dict[str, Any]) -> Any:
-    """``model`` (an ``nn.Sequential``) whose forward also notes, per call, the batch being handed out,
-    training mode, whether autograd was on, and the logits (``record["forwards"]``). The parameters
-    are the same objects, in the same order."""
+    """``model`` (an ``nn.Sequential``) whose forward also notes, per call, which of the batches
+    ``record["inputs"]`` it was given (-1 for none), training mode, whether autograd was on, and the
+    logits (``record["forwards"]``). The parameters are the same objects, in the same order."""
     torch = _torch()
 
     class Recorded(torch.nn.Sequential):  # type: ignore[name-defined]
         def forward(self, x: Any) -> Any:
             out = super().forward(x)
+            batch = next(
+                (
+                    i
+                    for i, seen in enumerate(record["inputs"])
+                    if seen.shape == x.shape and torch.equal(seen, x)
+                ),
+                -1,
+            )
             logits = out.detach().double().cpu().numpy()
-            record["forwards"].append((record["batch"], self.training, torch.is_grad_enabled(), logits))
+            record["forwards"].append((batch, self.training, torch.is_grad_enabled(), logits))
             return out
 
     recorded = Recorded(*model)
@@ -375,7 +369,7 @@ def _recording_model(model: Any, record: dict[str, Any]) -> Any:
 
 
 def _per_batch(record: dict[str, Any], column: int) -> list[Any]:
-    """Column ``column`` of the first forward pass made while each batch was handed out."""
+    """Column ``column`` of the first forward pass on each batch (in batch order)."""
     first: dict[int, Any] = {}
     for forward in record["forwards"]:
         if forward[0] >= 0:
@@ -400,15 +394,15 @@ def probe_train_one_epoch(
     mode on) and ``logits`` (of its first forward pass, the ones its loss came from)."""
     torch = _torch()
     with _one_thread():
-        record: dict[str, Any] = {"batch": -1, "forwards": []}
+        loader = make_batches(seed, sizes)
+        record: dict[str, Any] = {"inputs": [x for x, _ in loader], "forwards": []}
         model = _recording_model(build_tiny_classifier(dropout), record)
         model.eval()
-        loader = _recording_loader(make_batches(seed, sizes), record)
         optimizer = torch.optim.SGD(model.parameters(), lr=lr)
         loss = train_one_epoch(model, loader, optimizer)
         return {
             "loss": _as_float(loss),
-            "is_float": isinstance(loss, float),
+            "loss_type": "float" if isinstance(loss, float) else type(loss).__name__,
             "params": _flat_params(model),
             "batches": _per_batch(record, 0),
             "modes": _per_batch(record, 1),
@@ -423,10 +417,11 @@ def probe_evaluate(
     ``dropout``): ``{"loss", "accuracy", "params": the parameters afterwards, "no_grad": per batch
     evaluated, autograd was off}``."""
     with _one_thread():
-        record: dict[str, Any] = {"batch": -1, "forwards": []}
+        loader = make_batches(seed, sizes)
+        record: dict[str, Any] = {"inputs": [x for x, _ in loader], "forwards": []}
         model = _recording_model(build_tiny_classifier(dropout), record)
         model.train()
-        loss, accuracy = evaluate(model, _recording_loader(make_batches(seed, sizes), record))
+        loss, accuracy = evaluate(model, loader)
         return {
             "loss": _as_float(loss),
             "accuracy": _as_float(accuracy),

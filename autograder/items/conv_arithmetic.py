@@ -151,9 +151,12 @@ _RF_TABLE: tuple[tuple[list[int], list[int] | None, list[int] | None], ...] = (
 
 
 def _rf_table_call(kernels: list[int], strides: list[int] | None, dilations: list[int] | None) -> Call:
-    return _rf_call(
-        S.ReceptiveFieldCase(tuple(kernels), strides and tuple(strides), dilations and tuple(dilations))
-    )
+    kwargs: dict[str, Any] = {"kernel_sizes": kernels}
+    if strides is not None:
+        kwargs["strides"] = strides
+    if dilations is not None:
+        kwargs["dilations"] = dilations
+    return Call((), kwargs)
 
 
 @st.composite
