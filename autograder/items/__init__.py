@@ -59,4 +59,37 @@ def items_for_assignment(name: str) -> list[Item]:
     return [ITEMS[grade_id] for grade_id in ASSIGNMENTS[name]]
 
 
-__all__ = ["ASSIGNMENTS", "ITEMS", "MODULES", "Call", "Expect", "Item", "Prop", "items_for_assignment"]
+def _weight(value: float) -> str:
+    return f"{value:g}"
+
+
+def markdown() -> str:
+    """Every assignment's items with their properties and weights, as markdown tables (the README's
+    "Graded items" list; ``python -m autograder.items --markdown``)."""
+    lines: list[str] = []
+    for assignment, grade_ids in ASSIGNMENTS.items():
+        total = sum(ITEMS[g].points for g in grade_ids)
+        lines += [f"**`{assignment}`** ({_weight(total)} points)", ""]
+        lines += ["| item | property | weight |", "|---|---|---:|"]
+        for grade_id in grade_ids:
+            item = ITEMS[grade_id]
+            for i, prop in enumerate(item.properties):
+                name = f"`{grade_id}` ({_weight(item.points)})" if i == 0 else ""
+                side = " *(side condition)*" if prop.is_side else ""
+                text = prop.name.replace("|", "\\|")
+                lines.append(f"| {name} | {text}{side} | {_weight(prop.weight)} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+__all__ = [
+    "ASSIGNMENTS",
+    "ITEMS",
+    "MODULES",
+    "Call",
+    "Expect",
+    "Item",
+    "Prop",
+    "items_for_assignment",
+    "markdown",
+]

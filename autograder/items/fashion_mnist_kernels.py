@@ -42,6 +42,26 @@ def _models(*kwargs: dict[str, Any]) -> tuple[Call, ...]:
     return tuple(Call((k,)) for k in kwargs)
 
 
+def _fact(key: str, if_true: str, if_false: str) -> Callable[[Call, Any, Any], str | None]:
+    """Judge: the probe's boolean ``key`` is what the reference gives, else the matching explanation."""
+
+    def judge(call: Call, expected: Any, got: Any) -> str | None:
+        value = got.get(key) if isinstance(got, dict) else None
+        if value is expected[key]:
+            return None
+        return if_true if value is True else if_false
+
+    return judge
+
+
+_LAYER_LOGITS = _fact(
+    "layer_logits",
+    "its logits are what its own layers compute in the stated order, which should not be the case here",
+    "in eval mode its output differs from what its own Conv2d/Linear layers compute in the stated order, "
+    "with ReLUs in between and raw logits at the end (a softmax? a missing ReLU?)",
+)
+
+
 def _model_props(default: dict[str, Any]) -> tuple[Prop, ...]:
     """What every Fashion-MNIST model is checked for, on ``name(**default)``: the stated layers give raw
     logits, dropout(p) works in training mode only, the output shape, gradients for every parameter."""
@@ -52,8 +72,20 @@ def _model_props(default: dict[str, Any]) -> tuple[Prop, ...]:
             0.5,
             examples=_models({**default, "dropout": 0.5}, {**default, "dropout": 0.0}),
             keys=("train_varies",),
+            judge=_fact(
+                "train_varies",
+                "two passes in training mode differ although dropout=0.0",
+                "two passes in training mode give the same logits: no dropout",
+            ),
         ),
-        Prop("dropout is off in eval mode", 0.25, examples=case, keys=("eval_repeatable",), side=True),
+        Prop(
+            "dropout is off in eval mode",
+            0.25,
+            examples=case,
+            keys=("eval_repeatable",),
+            side=True,
+            judge=_fact("eval_repeatable", "", "two passes in eval mode differ: dropout is still on"),
+        ),
         Prop(
             "logits of shape (N, 10) for (N, 1, 28, 28) images",
             0.25,
@@ -61,7 +93,13 @@ def _model_props(default: dict[str, Any]) -> tuple[Prop, ...]:
             keys=("out_shape",),
             side=True,
         ),
-        Prop("every parameter gets a gradient", 0.25, examples=case, keys=("all_grads",)),
+        Prop(
+            "every parameter gets a gradient",
+            0.25,
+            examples=case,
+            keys=("all_grads",),
+            judge=_fact("all_grads", "", "some parameter gets no gradient from the logits (or it has none)"),
+        ),
     )
 
 
@@ -86,6 +124,7 @@ BASELINE_MLP = Item(
             0.75,
             examples=_models({}, {"hidden": (100,)}),
             keys=("layer_logits",),
+            judge=_LAYER_LOGITS,
         ),
         *_model_props({}),
     ),
@@ -114,6 +153,7 @@ FASHION_CNN = Item(
             1,
             examples=_models({"kernel_size": 3}, {"kernel_size": 5, "channels": (4, 8, 16), "hidden": 20}),
             keys=("layer_logits",),
+            judge=_LAYER_LOGITS,
         ),
         *_model_props({"kernel_size": 3}),
         Prop(

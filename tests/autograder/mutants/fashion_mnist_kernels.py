@@ -85,7 +85,7 @@ def make_fashion_cnn(
                 raise ValueError(f"kernel_size={kernel_size} must be odd")
             if widths_ignored:
                 channels, hidden = (32, 64, 128), 128
-            pad = kernel_size // 2 if same_padding == "half" else 1
+            pad = {"half": kernel_size // 2, "one": 1, "none": 0}[same_padding]
             layers, c_in, size = [], 1, 28
             for i, c_out in enumerate(channels):
                 bias = first_bias_default or i > 0 or kernel_size != 3 or tuple(channels) != (32, 64, 128)
