@@ -351,11 +351,12 @@ def _recording_model(model: Any, record: dict[str, Any]) -> Any:
     class Recorded(torch.nn.Sequential):  # type: ignore[name-defined]
         def forward(self, x: Any) -> Any:
             out = super().forward(x)
-            batch = next(
+            flat = x.detach().reshape(-1).cpu()
+            batch = next(  # the batch whose values these are (reshaped, cast or copied, it is the same)
                 (
                     i
                     for i, seen in enumerate(record["inputs"])
-                    if seen.shape == x.shape and torch.equal(seen, x)
+                    if seen.numel() == flat.numel() and torch.equal(seen.reshape(-1), flat.to(seen.dtype))
                 ),
                 -1,
             )

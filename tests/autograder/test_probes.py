@@ -159,7 +159,8 @@ def test_probes_module_imports_only_what_the_sandbox_has() -> None:
 
 
 def _train_listing_the_loader_first(model: Any, loader: Any, optimizer: Any) -> float:
-    """A correct loop that materialises the loader first and calls ``model.forward`` directly."""
+    """A correct loop that materialises the loader first, flattens and copies each batch, and calls
+    ``model.forward`` directly."""
     import torch.nn.functional as F
 
     model.train()
@@ -167,7 +168,7 @@ def _train_listing_the_loader_first(model: Any, loader: Any, optimizer: Any) -> 
     total = 0.0
     for x, y in batches:
         optimizer.zero_grad()
-        loss = F.cross_entropy(model.forward(x), y)
+        loss = F.cross_entropy(model.forward(x.reshape(len(x), -1).double().float()), y)
         loss.backward()
         optimizer.step()
         total += loss.item() * len(y)
