@@ -69,7 +69,7 @@ _isolate_hypothesis()
 SHRINK_CALLS = 60
 #: Longest feedback line (characters).
 MAX_LINE = 240
-#: Exceptions a property "rejects an invalid configuration" accepts.
+#: Exceptions a "rejects ..." property (``expect="raises"``) accepts.
 INVALID_ARGUMENT_ERRORS = ("ValueError", "TypeError")
 
 #: The grader's hypothesis settings (independent of any profile loaded in the kernel).
