@@ -78,7 +78,11 @@ MAXPOOL2D_BACKWARD = Item(
     properties=(
         Prop("matches the lecture's worked example", 0.75, examples=(worked_pool(with_dout=True),)),
         Prop("routes dout to the maximum of each 2x2 window", 1, _pool_backward_cases(kernel=2)),
-        Prop("other window sizes", 0.5, _pool_backward_cases(kernel=st.sampled_from([1, 3]))),
+        Prop(
+            "other window sizes",
+            0.5,
+            _pool_backward_cases(kernel=st.sampled_from([1, 3]), extra_size=st.integers(3, 4)),
+        ),
         Prop(
             "overlapping windows accumulate",
             1,
@@ -369,6 +373,7 @@ AUDIT: tuple[Requirement, ...] = (
         "stride defaults to 1",
         also=(
             "matches the lecture's worked example",
+            "other window sizes",
             "ties: the first maximum in row-major order",
             "non-square inputs",
             "several channels and a batch",

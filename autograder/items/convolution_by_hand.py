@@ -227,7 +227,11 @@ MAXPOOL2D = Item(
     properties=(
         Prop("matches the lecture's worked example", 0.5, examples=(worked_pool(),)),
         Prop("2x2 windows, stride 2", 1, _pool_cases(kernel=2)),
-        Prop("other window sizes", 0.5, _pool_cases(kernel=st.sampled_from([1, 3]))),
+        Prop(
+            "other window sizes",
+            0.5,
+            _pool_cases(kernel=st.sampled_from([1, 3]), extra_size=st.integers(3, 4)),
+        ),
         Prop(
             "explicit stride (overlapping windows)",
             0.75,

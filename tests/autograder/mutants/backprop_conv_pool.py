@@ -269,6 +269,7 @@ MUTANTS = [
         _maxpool2d_backward(default_stride="one"),
         WORKED,
         "routes dout to the maximum of each 2x2 window",
+        "other window sizes",  # at least two windows per axis: a stride of 1 shows
         "ties: the first maximum in row-major order",
         "non-square inputs",
         "several channels and a batch",
