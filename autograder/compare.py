@@ -13,7 +13,8 @@ nested lists that form the right array. Numbers match when
 (the absolute part is scaled to the largest expected value, so float32 sums pass). Integers expected
 (sizes, parameter counts) must match exactly; an integral float such as ``3.0`` counts as ``3``.
 Wrong shapes, NaN, infinities, ``None`` and wrong types fail with a one-line message (NaN or an
-infinity passes only where the expected value is the same NaN or infinity).
+infinity passes only where the expected value is the same NaN or infinity). Numbers in a message have
+6 significant digits, or as many as it takes to show the difference (:func:`format_pair`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,26 @@ def format_number(value: Any) -> str:
         text = f"{v:.6g}"
         return text if any(ch in text for ch in ".e") else text + ".0"
     return describe_value(value)
+
+
+def _exact_number(value: Any) -> str:
+    """The shortest text that reads back as exactly ``value`` (``repr`` of a float: 17 digits at most)."""
+    if isinstance(value, float | np.floating) and math.isfinite(float(value)):
+        return repr(float(value))
+    return format_number(value)
+
+
+def format_pair(expected: Any, got: Any) -> tuple[str, str]:
+    """``expected`` and ``got`` as text, with as many digits as it takes to show that they differ:
+    6 significant digits, unless those read the same (``1.5`` and ``1.5000000000000002``)."""
+    short = format_number(expected), format_number(got)
+    try:
+        same_text = float(short[0]) == float(short[1])
+    except ValueError:  # not numbers (a bool, None, ...)
+        return short
+    if same_text:
+        return _exact_number(expected), _exact_number(got)
+    return short
 
 
 def describe_value(value: Any) -> str:
@@ -119,7 +140,8 @@ def compare_arrays(expected: np.ndarray, got: Any, tol: Tolerance = DEFAULT_TOLE
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     count = int(bad.sum())
     where = f"at {_index_text(first)}: " if arr.ndim else ""
-    text = f"{where}expected {format_number(expected[first])}, got {format_number(arr[first])}"
+    exp_text, got_text = format_pair(expected[first], arr[first])
+    text = f"{where}expected {exp_text}, got {got_text}"
     if arr.size > 1:
         text += f" ({count} of {arr.size} elements differ)"
     return text
@@ -148,7 +170,8 @@ def compare_int(expected: int, got: Any) -> str | None:
     if isinstance(value, float) and not math.isfinite(value):
         return f"expected {expected}, got {format_number(value)}"
     if value != expected:
-        return f"expected {expected}, got {format_number(value)}"
+        exp_text, got_text = format_pair(expected, value)
+        return f"expected {exp_text}, got {got_text}"
     return None
 
 
@@ -160,11 +183,11 @@ def compare_float(expected: float, got: Any, tol: Tolerance = DEFAULT_TOLERANCE)
     value = float(value)
     if not math.isfinite(expected) or not math.isfinite(value):
         same = value == expected or (math.isnan(value) and math.isnan(expected))
-        return None if same else f"expected {format_number(expected)}, got {format_number(value)}"
+        return None if same else "expected {}, got {}".format(*format_pair(expected, value))
     atol = tol.atol_scale * max(1.0, abs(expected))
     if abs(value - expected) <= atol + tol.rtol * abs(expected):
         return None
-    return f"expected {format_number(expected)}, got {format_number(value)}"
+    return "expected {}, got {}".format(*format_pair(expected, value))
 
 
 def compare(
@@ -218,4 +241,5 @@ __all__ = [
     "compare_int",
     "describe_value",
     "format_number",
+    "format_pair",
 ]

@@ -71,7 +71,7 @@ _isolate_hypothesis()
 SHRINK_CALLS = 60
 #: Longest feedback line (characters).
 MAX_LINE = 240
-#: Exceptions a property "rejects an invalid configuration" accepts.
+#: Exceptions a "rejects ..." property (``expect="raises"``) accepts.
 INVALID_ARGUMENT_ERRORS = ("ValueError", "TypeError")
 
 #: The grader's hypothesis settings (independent of any profile loaded in the kernel).
@@ -191,7 +191,7 @@ class _PropertyRun:
             if key not in self.tally.references:
                 self.tally.references[key] = item.reference(*call.args, **call.kwargs)
             expected = item.select(self.tally.references[key], prop.keys)
-        probe = "inputs_after_call" if prop.expect == "unchanged" else item.probe
+        probe = prop.probe or ("inputs_after_call" if prop.expect == "unchanged" else item.probe)
         err, got = self._outcome(call, key, probe)
         if isinstance(err, StudentTimeout):
             self.timed_out = [_error_text(err)]
@@ -199,6 +199,8 @@ class _PropertyRun:
         if err is not None:
             if prop.expect == "raises" and err.type_name in INVALID_ARGUMENT_ERRORS:
                 return None
+            if prop.expect == "unchanged":  # the raise is the finding: nothing to say about the inputs
+                return [f"{_error_text(err)} (so its inputs could not be checked)"]
             return [_error_text(err)]
         if prop.expect == "raises":
             rule = f" ({call.note})" if call.note else ""
@@ -212,6 +214,9 @@ class _PropertyRun:
             got = dict(zip(item.outputs, got, strict=True))
         if prop.keys is not None and isinstance(got, dict):
             got = {k: got[k] for k in prop.keys if k in got}
+        if prop.judge is not None:
+            verdict = prop.judge(call, expected, got)
+            return None if verdict is None else [verdict]
         message = compare(expected, got, prop.tol, item.outputs)
         return None if message is None else [message]
 
@@ -311,6 +316,7 @@ def run_item(item: Item, invoker: Invoker, detect_reference: bool = True) -> Ite
             PropResult(r.name, r.weight, False, never) if p.expect == "raises" and r.passed else r
             for p, r in zip(item.properties, results, strict=True)
         ]
+    results = _credit_side_conditions(item, results)
     reference_calls = getattr(invoker, "reference_calls", [])  # recorded by the in-kernel invoker
     if detect_reference and reference_calls:
         return _flagged(item, f"calls {reference_calls[0]}")
@@ -327,6 +333,16 @@ def run_item(item: Item, invoker: Invoker, detect_reference: bool = True) -> Ite
         message = f"not found: the submission does not define {item.grade_id}"
         return ItemResult(item.grade_id, item.points, tuple(results), "missing", message)
     return ItemResult(item.grade_id, item.points, tuple(results))
+
+
+def _credit_side_conditions(item: Item, results: list[PropResult]) -> list[PropResult]:
+    """Side conditions ("does not modify its inputs", "rejects ...", "returns an int") earn their
+    weight only when at least one main property of the item passed: doing nothing earns nothing."""
+    pairs = list(zip(item.properties, results, strict=True))
+    if any(r.passed for p, r in pairs if not p.is_side):
+        return results
+    line = f"not credited: a side condition earns points only when a main property of {item.grade_id} passes"
+    return [PropResult(r.name, r.weight, False, (line,)) if p.is_side and r.passed else r for p, r in pairs]
 
 
 def _provenance(item: Item, invoker: Invoker) -> str | None:

@@ -433,7 +433,7 @@ def label_pairs(
 
 
 # ------------------------------------------------------------------ grading: autograder items
-# Strategies only the grader needs (autograder/items.py). Grading draws thousands of cases per
+# Strategies only the grader needs (autograder/items/). Grading draws thousands of cases per
 # notebook, so arrays come from ONE draw each (a seed for numpy's generator) instead of one draw per
 # element: about five times faster, while shapes and options still shrink to the smallest case.
 # Values are multiples of 1/4 in [-2, 2]: exact sums, short numbers in the feedback.

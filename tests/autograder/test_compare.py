@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.compare import Tolerance, compare, format_number
+from autograder.compare import Tolerance, compare, format_number, format_pair
 
 EXPECTED = np.arange(6.0).reshape(2, 3)
 
@@ -121,3 +121,15 @@ def test_format_number_is_short_and_stable() -> None:
         "1e-09",
         "-inf",
     ]
+
+
+def test_numbers_that_print_alike_get_the_digits_that_show_the_difference() -> None:
+    exact = Tolerance(0.0, 0.0)
+    one_ulp = float(np.nextafter(1.5, 2.0))
+    assert compare(1.5, one_ulp, exact) == "expected 1.5, got 1.5000000000000002"
+    assert (
+        compare(np.array([1.5]), np.array([one_ulp]), exact) == "at [0]: expected 1.5, got 1.5000000000000002"
+    )
+    assert compare(3, 3.0000000000000004) == "expected 3, got 3.0000000000000004"
+    assert compare(1.5, 2.5) == "expected 1.5, got 2.5"  # short when short is enough
+    assert format_pair(0.1, 0.30000000000000004) == ("0.1", "0.3")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from autograder.invoke import LocalInvoker
-from autograder.items import ASSIGNMENTS, ITEMS, Call, Item, Prop, items_for_assignment
+from autograder.items import ASSIGNMENTS, ITEMS, Call, Item, Prop, items_for_assignment, markdown
+from autograder.items import MODULES as ITEM_MODULES
+from autograder.items.__main__ import BEGIN, END, main
 from autograder.properties import run_item
 from course_lib import arithmetic, conv, fashion, gradcheck, layers, pooling, tinycnn
 
@@ -85,3 +89,29 @@ def test_expected_selects_named_outputs() -> None:
     expected = item.expected(call, ("db",))
     assert list(expected) == ["db"]
     np.testing.assert_array_equal(expected["db"], [4.0])  # the sum of a 2x2 dout of ones
+
+
+def test_readme_lists_every_items_properties_as_declared() -> None:
+    """The README's table is generated: ``python -m autograder.items --write README.md`` refreshes it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
+    assert readme[start:end].strip() == markdown().strip()
+    for grade_id, item in ITEMS.items():
+        assert f"`{grade_id}` ({item.points:g})" in markdown()
+
+
+def test_items_cli_writes_the_block_between_the_markers(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(f"intro\n{BEGIN}\nstale\n{END}\noutro\n")
+    assert main(["--write", str(page)]) == 0
+    text = page.read_text()
+    assert text.startswith(f"intro\n{BEGIN}\n**`conv_arithmetic`**") and text.endswith(f"{END}\noutro\n")
+    assert "stale" not in text
+
+
+def test_every_assignment_module_declares_its_place_its_items_and_its_audit() -> None:
+    positions = [module.POSITION for module in ITEM_MODULES]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    for module in ITEM_MODULES:
+        assert module.GRADED and all(isinstance(item, Item) for item in module.GRADED)
+        assert isinstance(module.AUDIT, tuple)

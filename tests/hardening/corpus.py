@@ -617,8 +617,8 @@ CHEATS: list[Case] = [
     case(
         "read_grader_items",
         "cheat",
-        "reads the hidden tests (autograder/items.py)",
-        [insert("text = open('{course}/autograder/items.py').read()")],
+        "reads the hidden tests (autograder/items/conv_arithmetic.py)",
+        [insert("text = open('{course}/autograder/items/conv_arithmetic.py').read()")],
         message=NOT_VISIBLE,
     ),
     case(
@@ -872,16 +872,22 @@ WRONG: list[Case] = [
         scores={"receptive_field": (0.0, 3.99)},
     ),
     case(
-        "relu_backward_mutates_dout",
+        "numerical_gradient_mutates_x",
         "wrong",
-        "relu_backward zeroes dout in place",
+        "numerical_gradient leaves x nudged",
         [
             LEAN,
-            replace("relu_backward", "def relu_backward(dout, x):\n    dout[x <= 0] = 0\n    return dout"),
+            replace(
+                "numerical_gradient",
+                "import numpy as np\ndef numerical_gradient(f, x, eps=1e-5):\n    grad = np.zeros(x.shape)\n"
+                "    for i in np.ndindex(x.shape):\n        old = x[i]\n        x[i] = old + eps\n"
+                "        up = f(x)\n        x[i] = old - eps\n        grad[i] = (up - f(x)) / (2 * eps)\n"
+                "    return grad",
+            ),
         ],
         BACKPROP,
-        scores={"relu_backward": (0.5, 2.99)},
-        message="modif",
+        scores={"numerical_gradient": (0.5, 3.99)},
+        message="x: at",
     ),
     case(
         "relu_backward_wrong_shape",
