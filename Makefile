@@ -58,6 +58,8 @@ data:
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@# the grading runtime (grader, references, the notebooks' helper modules) must run on Python 3.10
+	$(VENV)/bin/vermin --no-tips --violations --eval-annotations -t=3.10- autograder course_lib source/*/*.py
 
 typecheck: setup
 	$(VENV)/bin/mypy

@@ -223,7 +223,7 @@ def outcome_text(out: Path, student: str) -> str:
     record = json.loads((out / student / "grading.json").read_text())
     results = json.loads((out / student / "results.json").read_text())
     for data in (record, results):
-        for key in ("seconds", "execution_time", "events"):  # timings and load-dependent diagnostics
+        for key in ("seconds", "execution_time", "events", "cells"):  # timings, diagnostics, printed output
             data.pop(key, None)
     feedback = [(out / student / name).read_text() for name in ("feedback.md", "feedback.html")]
     return json.dumps([record, results, feedback], sort_keys=True).replace(student, "STUDENT")

@@ -308,6 +308,9 @@ TRAIN_ONE_EPOCH = Item(
             "returns the mean loss of its batches, weighted by batch size",
             0.75,
             _RUNS,
+            # a last, smaller batch: where the mean of the batch means and the weighted mean differ,
+            # whatever the course's draws
+            examples=(Call((1, [4, 1])),),
             keys=("loss", "batches", "logits"),
             max_examples=4,
             judge=_own_mean_loss,
@@ -354,6 +357,7 @@ EVALUATE = Item(
             "mean loss and accuracy in [0, 1], weighted by batch size",
             0.75,
             _RUNS,
+            examples=(Call((1, [4, 1])),),
             keys=("loss", "accuracy"),
             max_examples=4,
         ),

@@ -120,8 +120,9 @@ def _encode(value: Any, blobs: list[bytes], counter: list[int], depth: int) -> A
     if issubclass(kind, np.floating) and not issubclass(kind, np.longdouble):
         return ["f", _float_text(float(value.item()))]
     if issubclass(kind, complex):
-        c = complex.__complex__(value)
-        return ["c", [_float_text(c.real), _float_text(c.imag)]]
+        # the base class's own descriptors (complex.__complex__ is new in Python 3.11)
+        real, imag = complex.real.__get__(value), complex.imag.__get__(value)
+        return ["c", [_float_text(float(real)), _float_text(float(imag))]]
     if issubclass(kind, np.complexfloating) and not issubclass(kind, np.clongdouble):
         c = complex(value.item())
         return ["c", [_float_text(c.real), _float_text(c.imag)]]
