@@ -92,6 +92,27 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument(
         "--source", type=Path, default=None, help="course root with source/ (default: this course)"
     )
+    bundle.add_argument(
+        "--isolation",
+        choices=(*LEVELS, "auto"),
+        default="auto",
+        help="isolation in Gradescope's container (default: auto, the strongest that works there)",
+    )
+    bundle.add_argument(
+        "--details",
+        choices=("visible", "after_due_date"),
+        default="visible",
+        help="when students see each item's properties and failing calls (scores are always visible)",
+    )
+    bundle.add_argument(
+        "--memory-mb", type=int, default=1024, help="memory of the student's code (MB, at most)"
+    )
+    bundle.add_argument("--cell-timeout", type=float, default=60.0, help="wall-clock seconds per cell")
+    bundle.add_argument("--call-timeout", type=float, default=10.0, help="wall-clock seconds per graded call")
+    bundle.add_argument("--max-notebook-mb", type=float, default=20.0, help="most code and text per notebook")
+    bundle.add_argument(
+        "--wheels", type=Path, default=None, help="a folder of wheels: setup.sh installs from it, no network"
+    )
 
     sandbox = sub.add_parser("sandbox", help="check the sandbox here, or delegate cgroups to a user")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
@@ -141,9 +162,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sandbox(args)
     if args.command == "gradescope-bundle":
         from autograder.grade import COURSE_ROOT
-        from autograder.gradescope import build_bundle
+        from autograder.gradescope import Options, build_bundle
 
-        path = build_bundle(args.assignment, args.out, args.source or COURSE_ROOT)
+        options = Options(
+            isolation=args.isolation,
+            details=args.details,
+            memory_mb=args.memory_mb,
+            cell_timeout=args.cell_timeout,
+            call_timeout=args.call_timeout,
+            max_notebook_mb=args.max_notebook_mb,
+        )
+        path = build_bundle(args.assignment, args.out, args.source or COURSE_ROOT, options, args.wheels)
         print(f"wrote {path}")
         return 0
     return _grade(args)

@@ -121,29 +121,51 @@ def html_report(results: Sequence[ItemResult], title: str = "Feedback") -> str:
 
 
 def gradescope_results(
-    results: Sequence[ItemResult], execution_time: float, output: str = ""
+    results: Sequence[ItemResult],
+    execution_time: float,
+    output: str = "",
+    details: str = "visible",
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Gradescope's ``results.json``: score, max_score, execution_time and one test per item."""
+    """Gradescope's ``results.json``: score, max_score, execution_time, one test per item.
+
+    ``details="after_due_date"``: each item's test shows only its score until the due date, and a
+    second test per item (0 points, visibility ``after_due_date``) holds the properties and the
+    smallest failing calls. The runner's own printout is never shown to students
+    (``stdout_visibility: hidden``); ``extra`` goes to ``extra_data`` (the isolation in force)."""
+    if details not in ("visible", "after_due_date"):
+        raise ValueError(f"details={details!r} must be 'visible' or 'after_due_date'")
     earned, possible = _total(results)
-    tests = [
-        {
-            "name": r.grade_id,
-            "score": r.earned,
-            "max_score": r.points,
-            "status": "passed" if r.earned >= r.points else "failed",
-            "output": item_text(r),
-            "visibility": "visible",
-        }
-        for r in results
-    ]
+    tests: list[dict[str, Any]] = []
+    for r in results:
+        status = "passed" if r.earned >= r.points else "failed"
+        text = item_text(r)
+        if details == "visible":
+            tests.append(
+                {"name": r.grade_id, "score": r.earned, "max_score": r.points, "status": status,
+                 "output": text, "visibility": "visible"}
+            )  # fmt: skip
+        else:
+            summary = text.split("\n", 1)[0] + "\n(the details are shown after the due date)"
+            tests.append(
+                {"name": r.grade_id, "score": r.earned, "max_score": r.points, "status": status,
+                 "output": summary, "visibility": "visible"}
+            )  # fmt: skip
+            tests.append(
+                {"name": f"{r.grade_id} (details)", "score": 0, "max_score": 0, "output": text,
+                 "visibility": "after_due_date"}
+            )  # fmt: skip
     data: dict[str, Any] = {
         "score": earned,
         "max_score": possible,
         "execution_time": round(float(execution_time), 3),
+        "stdout_visibility": "hidden",
         "tests": tests,
     }
     if output:
         data["output"] = output
+    if extra:
+        data["extra_data"] = extra
     return data
 
 

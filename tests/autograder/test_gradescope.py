@@ -54,7 +54,10 @@ def test_bundle_holds_scripts_packages_and_the_source_notebook(bundle: Path) -> 
     with zipfile.ZipFile(bundle) as archive:
         names = set(archive.namelist())
         modes = {i.filename: (i.external_attr >> 16) for i in archive.infolist()}
-    assert {"setup.sh", "run_autograder", "requirements.txt", "package/pyproject.toml"} <= names
+    assert {"setup.sh", "run_autograder", "requirements.txt", "course/gradescope.json"} <= names
+    assert "course/.autograder/draw_secret" in names and "torch" not in archive_text(
+        bundle, "requirements.txt"
+    )
     assert f"course/source/{ASSIGNMENT}/{ASSIGNMENT}.ipynb" in names
     assert {"package/autograder/grade.py", "package/course_lib/__init__.py"} <= names
     assert modes["run_autograder"] & stat.S_IXUSR and modes["setup.sh"] & stat.S_IXUSR
@@ -87,3 +90,39 @@ def test_run_autograder_without_a_notebook_scores_zero(bundle: Path, tmp_path: P
 def test_unknown_assignment_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no source notebook"):
         gradescope.build_bundle("nope", tmp_path / "x.zip")
+
+
+def archive_text(bundle: Path, name: str) -> str:
+    with zipfile.ZipFile(bundle) as archive:
+        return archive.read(name).decode()
+
+
+def test_results_show_details_after_the_due_date_when_the_instructor_chooses(tmp_path: Path) -> None:
+    from autograder.report import gradescope_results
+    from autograder.result import ItemResult, PropResult
+
+    result = ItemResult("conv2d", 2.0, (PropResult("stride > 1", 1.0, False, ("failing call: conv2d(...)",)),
+                                        PropResult("adds the bias", 1.0, True)))  # fmt: skip
+    data = gradescope_results([result], 1.0, details="after_due_date", extra={"isolation": "uid"})
+    visible, hidden = data["tests"]
+    assert (
+        visible["visibility"] == "visible"
+        and visible["score"] == 1.0
+        and "failing call" not in visible["output"]
+    )
+    assert (
+        hidden["visibility"] == "after_due_date"
+        and hidden["max_score"] == 0
+        and "failing call" in hidden["output"]
+    )
+    assert data["stdout_visibility"] == "hidden" and data["extra_data"] == {"isolation": "uid"}
+    assert data["score"] == 1.0 and data["max_score"] == 2.0
+
+
+def test_limits_fit_the_container() -> None:
+    options = gradescope.Options(memory_mb=1024, cell_timeout=60.0)
+    small = gradescope.limits_for(options, memory=768 * 2**20, cpus=0.5)
+    assert small.memory_mb == 384 and small.cell_timeout == 120.0  # half the memory; half a CPU: 2x time
+    roomy = gradescope.limits_for(options, memory=8 * 2**30, cpus=2.0)
+    assert roomy.memory_mb == 1024 and roomy.cell_timeout == 60.0
+    assert gradescope.limits_for(options, None, None).memory_mb == 1024
