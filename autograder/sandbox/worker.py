@@ -223,12 +223,18 @@ class _CapData(ctypes.Structure):
     ]
 
 
-def drop_capabilities() -> None:
-    """No capability left: bounding set, ambient, effective, permitted and inheritable sets cleared."""
+def drop_bounding_set() -> None:
+    """Empty the capability bounding set (needs CAP_SETPCAP: done while the process still has it):
+    nothing the process executes can ever gain a capability."""
     libc = _libc()
     for cap in range(64):
-        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() not in (errno.EINVAL,):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != errno.EINVAL:
             raise SetupError(f"dropping capability {cap} from the bounding set failed")
+
+
+def clear_capabilities() -> None:
+    """No capability left: ambient, effective, permitted and inheritable sets cleared."""
+    libc = _libc()
     libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     header = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
@@ -431,13 +437,15 @@ def lock_down(config: dict[str, Any], cgroup_fds: Sequence[int]) -> None:
         uid = config.get("uid")
         base_tasks = _count_tasks(uid if uid is not None else os.getuid())
     set_rlimits(config["limits"], base_tasks)
+    if level in ("namespaces", "uid"):
+        drop_bounding_set()
     if level == "uid":
         uid, gid = int(config["uid"]), int(config["gid"])
         os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)  # from root: every capability is gone with the uid change
     if level in ("namespaces", "uid"):
-        drop_capabilities()
+        clear_capabilities()
     program = bytes.fromhex(config.get("seccomp", ""))
     if level != "none" or program:
         load_seccomp(program)
