@@ -53,8 +53,8 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-# A deleted test cell is put back (and graded where the source has it, like the standalone grader).
-c.OverwriteCells.add_missing_cells = True
+# (Deleted test cells are put back by SandboxGrade itself: nbgrader 0.9's OverwriteCells.add_missing_cells
+# fails on a notebook with a split solution cell.)
 # The sandbox's isolation level (namespaces is required unless an instructor chooses otherwise).
 c.SandboxGrade.isolation = "namespaces"
 

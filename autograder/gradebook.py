@@ -105,6 +105,7 @@ class SandboxGrade(NbGraderPreprocessor):
             original: dict[str, Any] | None = nb.read_notebook(submitted)
         except nb.NotebookError:
             original = None
+        restore_test_cells(nb_node, nb.load_source(settings.source_notebook))
         fill_notebook(nb_node, graded, original)
         return nb_node, resources
 
@@ -126,6 +127,28 @@ class SandboxGrade(NbGraderPreprocessor):
         graded = grade.grade_submission(sub, settings, source, session, zygote)
         grade.write_outputs(graded, settings.out)
         return graded
+
+
+def restore_test_cells(node: NotebookNode, source: dict[str, Any]) -> None:
+    """Put back the test cells a student deleted (their hidden tests removed, at the end), so that
+    nbgrader records the item's score as the standalone grader gives it."""
+    present = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in node.cells}
+    for cell in nb.cells_of(source):
+        if cell.graded and cell.grade_id.startswith("test_") and cell.grade_id not in present:
+            meta = dict(cell.meta)
+            text = nb.strip_hidden_tests(cell.source)
+            meta["checksum"] = nb.checksum(cell.cell_type, text, meta)
+            node.cells.append(
+                from_dict(
+                    {
+                        "cell_type": "code",
+                        "source": text,
+                        "metadata": {"nbgrader": meta},
+                        "outputs": [],
+                        "execution_count": None,
+                    }
+                )  # fmt: skip
+            )
 
 
 def _stream(text: str) -> NotebookNode:

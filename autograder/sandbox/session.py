@@ -449,7 +449,8 @@ class Session:
         # happen to lie under something shown
         covered: list[str] = []
         for site, place in places.items():
-            covered += [place + entry[len(site) :] for entry in hidden_site_entries(site, self.hidden)]
+            markers = [*self.hidden, *(os.path.dirname(p) for p in package_dirs())]  # the project's root too
+            covered += [place + entry[len(site) :] for entry in hidden_site_entries(site, markers)]
         for path in self.hidden:
             if any(_under(path, b) for b in bound):
                 covered.append(path)

@@ -140,3 +140,66 @@ def test_a_mac_zip_on_gradescope_grades_the_real_notebook(tmp_path: Path) -> Non
     data = run_autograder(root)
     assert data["score"] == data["max_score"] == full_marks("conv_arithmetic")
     assert "._my_hw2.ipynb" not in json.dumps(data)
+
+
+#: The real-world notebooks nbgrader can find at all (it skips a renamed notebook, extra notebooks and
+#: zip layouts before any preprocessor runs): student -> (assignment, file).
+NBGRADER_CAN_FIND = {
+    name.removesuffix(".ipynb"): (assignment, name)
+    for name, (assignment, _) in CASES.items()
+    if name.endswith(".ipynb")
+}
+
+
+def _nbgrader_course(root: Path) -> Path:
+    import nbformat as nbf
+
+    course = root / "course"
+    (course / "source").mkdir(parents=True)
+    shutil.copy2(grade.COURSE_ROOT / "nbgrader_config.py", course)
+    for assignment in sorted({a for a, _ in NBGRADER_CAN_FIND.values()}):
+        shutil.copytree(grade.COURSE_ROOT / "source" / assignment, course / "source" / assignment)
+    for student, (assignment, name) in NBGRADER_CAN_FIND.items():
+        folder = course / "submitted" / student / assignment
+        folder.mkdir(parents=True)
+        shutil.copy(REALWORLD / name, folder / f"{assignment}.ipynb")
+        assert nbf.read(folder / f"{assignment}.ipynb", as_version=4)  # nbgrader can read it
+    return course
+
+
+def _nbgrader(args: list[str], course: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run([sys.executable, "-m", *args], cwd=course, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ["nbgrader autograde", "grade --gradebook"])
+def test_nbgrader_and_the_standalone_grader_agree_on_real_world_notebooks(
+    graded: dict[str, grade.Graded], tmp_path: Path, path: str
+) -> None:
+    """Every notebook nbgrader can find, through the course's nbgrader configuration (sandboxed) and
+    through the parallel gradebook path: nbgrader's own gradebook holds the standalone grader's scores."""
+    from nbgrader.api import Gradebook
+
+    course = _nbgrader_course(tmp_path)
+    for assignment in sorted({a for a, _ in NBGRADER_CAN_FIND.values()}):
+        _nbgrader(["nbgrader", "generate_assignment", assignment, "--force"], course)
+        if path == "nbgrader autograde":
+            _nbgrader(["nbgrader", "autograde", assignment, "--create", "--force"], course)
+        else:
+            _nbgrader(["autograder", "grade", str(course), "--assignment", assignment, "--gradebook",
+                       "--jobs", "2", "--quiet"], course)  # fmt: skip
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student, (assignment, name) in NBGRADER_CAN_FIND.items():
+            notebook = gb.find_submission(assignment, student).notebooks[0]
+            theirs = {
+                g.name[5:]: float(g.auto_score or 0) for g in notebook.grades if g.name.startswith("test_")
+            }
+            ours = {r.grade_id: r.earned for r in graded[name].results}
+            assert theirs == ours, (name, theirs, ours)
+            assert theirs == {r.grade_id: r.points for r in graded[name].results}  # full marks

@@ -8,6 +8,7 @@ ordinary user.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -499,3 +500,48 @@ def test_shell_commands_and_program_magics_are_refused_and_the_rest_of_the_cell_
                      "cell 2: `%pip install numpy` was not run", "cell 3: `%%bash` was not run",
                      "cell 4: `%%writefile helper.py` was not run"):  # fmt: skip
         assert expected in notes, notes
+
+
+def test_the_graders_packages_stay_hidden_when_installed_into_site_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-editable install puts course_lib and autograder next to numpy: the sandbox covers them."""
+    import autograder
+    import course_lib
+    from autograder.sandbox import session as session_module
+
+    site = tmp_path / "site-packages"
+    for package in (course_lib, autograder):
+        shutil.copytree(
+            Path(package.__file__).parent,
+            site / package.__name__,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    (site / "cnn_course-0.1.0.dist-info").mkdir()
+    (site / "cnn_course-0.1.0.dist-info" / "top_level.txt").write_text("autograder\ncourse_lib\n")
+    (site / "course_paths.pth").write_text(str(Path(autograder.__file__).resolve().parents[1]) + "\n")
+    real = session_module.site_dirs()
+    monkeypatch.setattr(session_module, "site_dirs", lambda: [*real, str(site)])
+    with Session("namespaces", limits=FAST) as installed:
+        place = installed.site_places()[str(site)]
+        zygote = Zygote(installed, preload=("numpy",), wait=True)
+        try:
+            with run(
+                zygote,
+                [
+                    "import course_lib",
+                    f"import sys\nsys.path.insert(0, {place!r})\n"
+                    "import importlib\nimportlib.import_module('autograder')",
+                    f"import os\nlisted = sorted(os.listdir({place!r}))",
+                    f"inside = os.listdir({place!r} + '/course_lib') + os.listdir({place!r} + '/autograder')",
+                    f"try:\n    pth = open({place!r} + '/course_paths.pth').read()\n"
+                    "except OSError as error:\n    pth = type(error).__name__",
+                    "def seen():\n    return [listed, inside, pth]",
+                ],
+            ) as invoker:
+                listed, inside, pth = invoker.call("seen", (), {})
+                assert errors(invoker)[:2] == ["ModuleNotFoundError", "ModuleNotFoundError"]
+        finally:
+            zygote.close()
+    assert "course_lib" in listed  # the name may show (an empty mount point) ...
+    assert inside == [] and pth in ("", "PermissionError")  # ... but nothing of it, no path to the course

@@ -44,8 +44,12 @@ ATTACKS = Path(__file__).with_name("attacks")
 ASSIGNMENT = "conv_arithmetic"
 FULL = {"output_size": 5.0, "receptive_field": 4.0, "conv2d_params": 2.0}
 SECRET = "grader-secret-7d2a61"
-#: The CPU hog and its honest neighbour are graded first, side by side (one job each).
-FIRST = ("cpu_hog_neighbor", "aaa_victim")
+#: The hogs are graded first, each side by side with an honest neighbour (one job each): the CPU hog,
+#: the memory multiplier and the disk filler; the neighbours run an honest 3 s CPU self-test.
+FIRST = (
+    "cpu_hog_neighbor", "aaa_victim", "memory_multiplier", "aab_neighbour", "disk_fill", "aac_neighbour",
+)  # fmt: skip
+NEIGHBOURS = ("aaa_victim", "aab_neighbour", "aac_neighbour")
 LIMITS = ["--cell-timeout", "30", "--call-timeout", "2", "--submission-timeout", "150",
           "--memory-mb", "1024", "--max-processes", "32", "--cpu-seconds", "60"]  # fmt: skip
 
@@ -128,10 +132,11 @@ def _write_attacks(subs: Path, values: dict[str, str]) -> list[Path]:
             if cell["cell_type"] == "code":
                 source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
                 cell["source"] = _fill(source, values)
-        name = "aaa_victim" if notebook.stem == "neighbor_victim_slow" else notebook.stem
-        path = subs / f"{name}.ipynb"
-        path.write_text(json.dumps(data))
-        paths[name] = path
+        names = NEIGHBOURS if notebook.stem == "neighbor_victim_slow" else (notebook.stem,)
+        for name in names:
+            path = subs / f"{name}.ipynb"
+            path.write_text(json.dumps(data))
+            paths[name] = path
     order = [*FIRST, *sorted(set(paths) - set(FIRST))]
     return [paths[name] for name in order if name in paths]
 
@@ -292,6 +297,8 @@ OWN_CHECKS: dict[str, list[Callable[[Batch, str], list[str]]]] = {
     "setsid_double_fork_persists": [_not_rewritten],
     "memory_multiplier": [_memory_bounded],
     "aaa_victim": [_full],  # the honest neighbour of the CPU hog, and the output-folder attack's target
+    "aab_neighbour": [_full],  # next to the memory multiplier
+    "aac_neighbour": [_full],  # next to the disk filler
     "deep_directory_tree": [_full],
     "disk_fill": [_full],
     "kill_every_process_of_uid": [],
@@ -350,8 +357,8 @@ def test_every_attack_gets_its_safe_outcome(mode: str) -> None:
     try:
         time.sleep(1.0)  # anything that escaped would act now (the setsid attack waits 25 s in all)
         assert problems(batch) == []
-        victim = batch.earned("aaa_victim")
-        assert victim == FULL, f"the CPU hog's neighbour lost points: {victim}"
+        for neighbour in NEIGHBOURS:
+            assert batch.earned(neighbour) == FULL, f"{neighbour} lost points next to a hog"
     finally:
         shutil.rmtree(batch.root, ignore_errors=True)
         if mode == "user":

@@ -247,3 +247,68 @@ def test_a_full_output_folder_stops_cleanly_and_a_rerun_completes(
     totals = finished(out)
     assert totals["s0"] == totals["s3"] == FULL and totals["s2"] == 0 and 0 < totals["s1"] < FULL
     assert (out / "s0" / grade.RECORD).stat().st_mtime_ns == stamp
+
+
+def deep_tree(folder: Path, depth: int = 3000) -> None:
+    """``folder/d/d/.../d``, deeper than PATH_MAX allows to name (made folder by folder, like a worker)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
+
+
+def test_removing_a_hostile_working_folder_is_bounded_and_complete(tmp_path: Path) -> None:
+    """What a worker at the uid or none level may leave on the host: a 3000-deep tree (shutil.rmtree
+    raises RecursionError on it), a FIFO, a socket, unreadable folders."""
+    import socket as sockets
+
+    from autograder.sandbox import remove_tree
+
+    victim = tmp_path / "work"
+    victim.mkdir()
+    deep_tree(victim)
+    os.mkfifo(victim / "fifo")
+    server = sockets.socket(sockets.AF_UNIX)
+    server.bind(str(victim / "socket"))
+    (victim / "locked" / "inner").mkdir(parents=True)
+    (victim / "locked" / "inner" / "file").write_text("x")
+    os.chmod(victim / "locked" / "inner", 0)
+    os.chmod(victim / "locked", 0)
+    start = time.monotonic()
+    assert remove_tree(victim)
+    assert not victim.exists() and time.monotonic() - start < 30
+    server.close()
+    # and a stale run folder holding such a tree never stops the next run
+    stale = tmp_path / f"{RUN_PREFIX}stale"
+    stale.mkdir()
+    deep_tree(stale)
+    (stale / RUN_LOCK).touch()
+    assert remove_stale_runs(str(tmp_path)) == [str(stale)]
+
+
+def test_without_bubblewrap_the_grader_refuses_to_start_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subs = tmp_path / "subs"
+    write(subs, "alice", Student("alice"))
+    monkeypatch.setenv("AUTOGRADER_BWRAP", str(tmp_path / "no-bwrap-here"))
+    argv = [
+        "grade",
+        str(subs),
+        "--assignment",
+        ASSIGNMENT,
+        "--jobs",
+        "1",
+        "--quiet",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    with hardened(tmp_path):
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "bubblewrap (bwrap) is not installed: apt-get install bubblewrap" in err
+    assert "--isolation uid (as root) or --isolation none" in err and "Traceback" not in err
+    assert not (tmp_path / "o" / "alice").exists()  # nothing graded without the sandbox
