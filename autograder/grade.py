@@ -243,6 +243,7 @@ def grade_submission(
         for index, outcome in sorted(invoker.outcomes.items()):
             if outcome.error is not None:
                 kind, message = outcome.error
+                message = _CELL_NAME.sub(lambda m: f"<cell {int(m.group(1)) + 1}>", message)
                 notes.append(truncate(f"cell {_cell_label(index)} raised {kind}: {message}", 400))
         for grade_id, points in items:
             results.append(_grade_item(grade_id, points, plan, invoker))
@@ -266,8 +267,15 @@ def grade_submission(
     )
 
 
+#: How the worker names a cell's code in tracebacks and SyntaxErrors: ``<cell INDEX>``, 0-based.
+_CELL_NAME = re.compile(r"<cell (\d+)>")
+
+
 def _cell_label(index: int) -> str:
-    return f"{index} (restored locked cell)" if index >= 1000 else str(index)
+    """A cell's number as JupyterLab shows it (counting from 1), from its 0-based index in the plan."""
+    if index >= 1000:
+        return f"{index - 1000 + 1} (restored locked cell)"
+    return str(index + 1)
 
 
 def _grade_item(grade_id: str, points: float, plan: nb.Plan, invoker: SandboxInvoker) -> ItemResult:
