@@ -10,13 +10,18 @@ STAMP := $(VENV)/.setup-$(shell sha256sum pyproject.toml | cut -c1-16)
 OUT ?= out
 JOBS ?= $(shell nproc)
 
-.PHONY: setup data test lint typecheck pytest demo bench bench-fashion release clean help
+# A running course lives outside the checkout (see README, "Running the course"): `make course`.
+COURSE ?= $(HOME)/cnn-course
+EXCHANGE ?= /srv/nbgrader/exchange
+
+.PHONY: setup system data test lint typecheck pytest demo bench bench-fashion release course clean help
 
 help:
 	@echo "make demo   - set up, then run the main job (see README)"
 	@echo "make test   - set up, then ruff + mypy + pytest"
 	@echo "make bench  - speed figures, printed side by side (make bench-fashion: time to 92%)"
 	@echo "make release - regenerate release/ from source/ with nbgrader"
+	@echo "make course  - create or update the nbgrader course in COURSE=$(COURSE) (exchange EXCHANGE=$(EXCHANGE))"
 
 setup: $(STAMP)
 
@@ -26,21 +31,26 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
-	@$(MAKE) --no-print-directory data
+	@$(MAKE) --no-print-directory system
 	rm -f $(VENV)/.setup-*
 	touch $@
 	@echo "== setup done"
 
-# Fashion-MNIST from Debian's package when we are root on Debian/Ubuntu; elsewhere see README.
-data:
-	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
-	  echo "== data: Fashion-MNIST found in /usr/share/datasets/fashion-mnist"; \
+# System packages when we are root on Debian/Ubuntu: Fashion-MNIST (data) and a headless Chromium with
+# its driver for the browser tests (JupyterLab, the formgrader). Elsewhere see README.
+SYSTEM_PACKAGES := dataset-fashion-mnist chromium chromium-driver
+system:
+	@missing="$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done)"; \
+	if [ -z "$$missing" ]; then \
+	  echo "== system: $(SYSTEM_PACKAGES) installed"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
-	  echo "== data: installing Debian package dataset-fashion-mnist"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist > /dev/null; \
+	  echo "== system: installing" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing > /dev/null; \
 	else \
-	  echo "== data: Fashion-MNIST not installed (set FASHION_MNIST_DIR, or see README); real-data tests will skip"; \
+	  echo "== system: not installed:" $$missing "(install them as root, or see README); real-data and browser tests will skip"; \
 	fi
+
+data: system
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -49,8 +59,9 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+# loadgroup: the tests that share a demo class or a JupyterLab server (xdist_group) run on one worker
 pytest: setup
-	$(VENV)/bin/pytest -n 2 -q
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -q
 
 test: lint typecheck pytest
 
@@ -67,6 +78,9 @@ bench-fashion: setup
 
 release: setup
 	$(PY) -m autograder.release
+
+course: setup
+	$(PY) -m autograder course $(COURSE) --exchange $(EXCHANGE)
 
 clean:
 	rm -rf $(OUT) demo_class build *.egg-info
