@@ -10,8 +10,9 @@ output folders, one per assignment, like ``demo_class/standalone``) and writes i
   the pass rate of every property among the students who wrote the function,
   the **misconceptions**: the smallest failing calls shared by several students, grouped (same
   property, same call, same outcome: "3 students fail 'stride > 1' with the same call"),
-  and the students flagged for review (edited or tampered cells, use of the reference, refused
-  actions in the sandbox, submissions that could not be graded);
+  and the students flagged for review (edited or tampered cells, use of the reference, actions the
+  sandbox refused -- except the temporary-folder probes of Python's ``tempfile`` --, submissions that
+  could not be graded);
 - the same as data for a learning-management system or a spreadsheet: ``grades.csv`` (one row per
   student, one column per assignment), ``items.csv``, ``properties.csv``, ``misconceptions.csv``,
   ``flagged.csv`` and ``class_report.json`` (everything);
@@ -28,6 +29,7 @@ import csv
 import html
 import io
 import json
+import re
 import statistics
 import sys
 from collections.abc import Iterable, Sequence
@@ -39,6 +41,9 @@ from autograder.grade import RECORD, Graded
 from autograder.report import format_points
 from autograder.result import ItemResult
 
+#: A refused write of a fresh file in a system temporary folder: Python's ``tempfile`` probing /tmp,
+#: /var/tmp and /usr/tmp for a writable folder when a library asks for one (torch does), not the student.
+TEMP_PROBE = re.compile(r"refused in the sandbox: tried to write (/tmp|/var/tmp|/usr/tmp)/\w+$")
 #: Item statuses that mean "the student did not write it" rather than "wrote it wrong".
 NOT_WRITTEN = ("not_implemented", "missing")
 CALL_PREFIXES = ("smallest failing call: ", "failing call: ")
@@ -161,13 +166,28 @@ def _review_reasons(record: Graded) -> list[str]:
             ]
         elif item.status == "error":
             reasons.append(f"{item.grade_id} could not be graded: {item.message}")
-    reasons += [note for note in record.notes if note.startswith("refused in the sandbox")]
+    reasons += [
+        note
+        for note in record.notes
+        if note.startswith("refused in the sandbox") and not TEMP_PROBE.match(note)
+    ]
     return list(dict.fromkeys(reasons))  # unique, in order
+
+
+def _in_course_order(assignments: set[str]) -> list[str]:
+    """The course's teaching order (nbgrader_config.ASSIGNMENTS) where known, then by name."""
+    from autograder.release import course_assignments
+
+    try:
+        order = {a: i for i, a in enumerate(course_assignments())}
+    except (OSError, KeyError):
+        order = {}
+    return sorted(assignments, key=lambda a: (order.get(a, len(order)), a))
 
 
 def build(records: Sequence[Graded]) -> ClassReport:
     """Aggregate grading records into a :class:`ClassReport`."""
-    assignments = list(dict.fromkeys(r.assignment for r in records))
+    assignments = _in_course_order({r.assignment for r in records})
     items: dict[tuple[str, str], ItemStats] = {}
     props: dict[tuple[str, str, str], PropertyStats] = {}
     groups: dict[tuple[str, str, str, str, str], Misconception] = {}
@@ -186,15 +206,16 @@ def build(records: Sequence[Graded]) -> ClassReport:
         reasons = _review_reasons(record)
         if reasons:
             flagged.append((record.assignment, record.student, reasons))
+    rank = {a: i for i, a in enumerate(assignments)}
     misconceptions = sorted(
-        groups.values(), key=lambda m: (-len(m.students), m.assignment, m.grade_id, m.prop, m.call)
+        groups.values(), key=lambda m: (-len(m.students), rank[m.assignment], m.grade_id, m.prop, m.call)
     )
     return ClassReport(
         records=list(records),
         assignments=assignments,
         students=sorted({r.student for r in records}),
-        items=list(items.values()),
-        properties=list(props.values()),
+        items=sorted(items.values(), key=lambda s: rank[s.assignment]),  # stable: notebook order within
+        properties=sorted(props.values(), key=lambda p: rank[p.assignment]),
         misconceptions=misconceptions,
         flagged=flagged,
     )
@@ -302,33 +323,51 @@ def _figure_png(fig: Any) -> bytes:
 
 def figures(report: ClassReport) -> dict[str, bytes]:
     """``scores.png``, ``items.png`` and ``properties.png`` (matplotlib, Agg)."""
+    import matplotlib.pyplot as plt
+
+    pngs = {}
+    for name, fig in make_figures(report).items():
+        pngs[name] = _figure_png(fig)
+        plt.close(fig)
+    return pngs
+
+
+def make_figures(report: ClassReport) -> dict[str, Any]:
+    """The report's matplotlib figures, by file name (the caller closes them)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    out: dict[str, bytes] = {}
+    out: dict[str, Any] = {}
     n = len(report.assignments)
-    # 1. totals per assignment: a histogram each
-    fig, axes = plt.subplots(1, n, figsize=(max(4.0, 3.6 * n), 3.2), squeeze=False)
-    for ax, assignment in zip(axes[0], report.assignments, strict=True):
+    # 1. totals per assignment: a histogram each, three to a row
+    columns = min(3, n)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(3.8 * columns, 0.4 + 2.9 * rows), squeeze=False, layout="constrained"
+    )
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, assignment in zip(axes.flat, report.assignments, strict=False):
         totals = list(report.totals(assignment).values())
         top = report.max_total(assignment)
-        bins = [x / 2 for x in range(int(top * 2) + 2)] if top <= 40 else 20
+        # a bar per half point, centred on it (scores move in halves): edges at k/2 -+ 1/4
+        bins = [k / 2 - 0.25 for k in range(int(top * 2) + 2)] if top <= 40 else 20
         ax.hist(totals, bins=bins, color="#4c72b0", edgecolor="white")
-        ax.set_title(f"{assignment}\n{len(totals)} students", fontsize=9)
+        ax.set_title(f"{assignment} ({len(totals)} students)", fontsize=9)
         ax.set_xlabel(f"total points (of {format_points(top)})", fontsize=8)
+        ax.set_ylabel("students", fontsize=8)
         ax.set_xlim(-0.5, top + 0.5)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=8)
-    axes[0][0].set_ylabel("students", fontsize=8)
     fig.suptitle("score distribution per assignment", fontsize=10)
-    fig.tight_layout()
-    out["scores.png"] = _figure_png(fig)
-    plt.close(fig)
+    out["scores.png"] = fig
 
     # 2. per item: full / partial / zero / not written, stacked
     labels = [f"{s.assignment}: {s.grade_id} ({format_points(s.points)})" for s in report.items]
-    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.32 * len(labels)))
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.3 * len(labels)), layout="constrained")
     left = [0] * len(labels)
     segments = (("full marks", "full", "#55a868"), ("partial", "partial", "#dd8452"),
                 ("zero", "zero", "#c44e52"), ("not written", "not_written", "#bbbbbb"))  # fmt: skip
@@ -337,30 +376,35 @@ def figures(report: ClassReport) -> dict[str, bytes]:
         ax.barh(range(len(labels)), values, left=left, color=color, label=name)
         left = [a + b for a, b in zip(left, values, strict=True)]
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.invert_yaxis()
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("students", fontsize=8)
     ax.legend(fontsize=8, ncols=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.set_title("score distribution per item (points in brackets)", fontsize=10, pad=24)
-    fig.tight_layout()
-    out["items.png"] = _figure_png(fig)
-    plt.close(fig)
+    out["items.png"] = fig
 
-    # 3. pass rate of every property, among the students who wrote the function
-    props = [p for p in report.properties if p.tried]
-    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.26 * len(props)))
-    rates = [100 * p.pass_rate for p in props]
-    colors = ["#55a868" if r >= 80 else "#dd8452" if r >= 50 else "#c44e52" for r in rates]
-    ax.barh(range(len(props)), rates, color=colors)
-    ax.set_yticks(range(len(props)), [f"{p.grade_id}: {p.name}" for p in props], fontsize=7)
-    for y, (p, r) in enumerate(zip(props, rates, strict=True)):
-        ax.text(min(r, 88) + 1, y, f"{p.passed}/{p.tried}", va="center", fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("students who wrote the function and pass the property (%)", fontsize=8)
-    ax.set_title("pass rate of every property", fontsize=10)
-    fig.tight_layout()
-    out["properties.png"] = _figure_png(fig)
-    plt.close(fig)
+    # 3. pass rate of every property among the students who wrote the function, a panel per assignment
+    groups = [[p for p in report.properties if p.tried and p.assignment == a] for a in report.assignments]
+    groups = [g for g in groups if g]
+    total = sum(len(g) for g in groups)
+    fig, axes = plt.subplots(
+        len(groups), 1, figsize=(8, 0.9 + 0.24 * total + 0.45 * len(groups)), squeeze=False,
+        gridspec_kw={"height_ratios": [len(g) + 1 for g in groups]}, layout="constrained",
+    )  # fmt: skip
+    for ax, props in zip(axes[:, 0], groups, strict=True):
+        rates = [100 * p.pass_rate for p in props]
+        colors = ["#55a868" if r >= 80 else "#dd8452" if r >= 50 else "#c44e52" for r in rates]
+        ax.barh(range(len(props)), rates, color=colors)
+        ax.set_yticks(range(len(props)), [f"{p.grade_id}: {p.name}" for p in props], fontsize=7)
+        for y, (p, r) in enumerate(zip(props, rates, strict=True)):
+            ax.text(min(r, 88) + 1, y, f"{p.passed}/{p.tried}", va="center", fontsize=7)
+        ax.set_ylim(len(props) - 0.5, -0.5)
+        ax.set_xlim(0, 100)
+        ax.set_title(props[0].assignment, fontsize=9, loc="left")
+        ax.tick_params(axis="x", labelsize=7)
+    axes[-1, 0].set_xlabel("students who wrote the function and pass the property (%)", fontsize=8)
+    fig.suptitle("pass rate of every property", fontsize=10)
+    out["properties.png"] = fig
     return out
 
 

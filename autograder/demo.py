@@ -39,6 +39,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.class_report import write_report
+from autograder.course import make_exchange
 from autograder.grade import load_record
 from autograder.release import COURSE_ROOT, IGNORE, release, released_assignments, source_notebook
 
@@ -250,6 +251,7 @@ def build_class(
     shutil.copy2(course / "nbgrader_config.py", root / "nbgrader_config.py")
     with (root / "nbgrader_config.py").open("a") as config:  # the demo's own exchange, inside its root
         config.write('\nc.Exchange.root = os.path.join(HERE, "exchange")\n')
+    make_exchange(root / "exchange")
     for assignment in assignments:
         shutil.copytree(course / "source" / assignment, root / "source" / assignment, ignore=IGNORE)
         for student in students[assignment]:
