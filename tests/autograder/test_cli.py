@@ -35,6 +35,8 @@ def test_every_command_has_a_description_and_an_example(command: str) -> None:
     assert not REST.search(text), REST.search(text)
     usage, description = text.split("\n\n")[:2]
     assert usage.startswith(f"usage: python -m autograder {command}"), usage
-    assert len(description.split()) >= 8 and not description.startswith(("positional", "options")), description
+    assert len(description.split()) >= 8 and not description.startswith(("positional", "options")), (
+        description
+    )
     examples = text[text.index("example") :]
     assert f"python -m autograder {command}" in examples, text

@@ -5,6 +5,7 @@ confusing error of the check itself); the checks are not grade cells (what is gr
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -96,6 +97,7 @@ def test_a_wrong_function_fails_its_checks_with_a_message(
     cells = by_grade_id(nb)
     monkeypatch.chdir(RELEASE / assignment)  # helper modules (fashion_data, stripes_data) import from here
     monkeypatch.syspath_prepend(str(RELEASE / assignment))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no __pycache__ in release/
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
     namespace: dict[str, Any] = {"__name__": "__main__"}

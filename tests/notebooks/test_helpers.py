@@ -61,7 +61,10 @@ def test_without_the_files_the_fashion_helper_says_how_to_get_them_and_uses_a_st
     assert helper.data_dir() is None and helper.class_names() == helper.SYNTHETIC_NAMES
     images, labels = helper.load_images(n=2000, split="train")
     told = capsys.readouterr().out
-    assert f"Fashion-MNIST was not found in {tmp_path}." in told and "sudo apt install dataset-fashion-mnist" in told
+    assert (
+        f"Fashion-MNIST was not found in {tmp_path}." in told
+        and "sudo apt install dataset-fashion-mnist" in told
+    )
     helper.load_images(n=10, split="test")
     assert capsys.readouterr().out == "", "the recipe is printed once per kernel"
     assert images.shape == (2000, 28, 28) and images.dtype == np.uint8 and labels.dtype == np.int64
