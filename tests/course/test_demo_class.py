@@ -175,7 +175,8 @@ def test_the_formgrader_on_the_demo_class_offline(
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "math"))
         text = driver.find_element(By.TAG_NAME, "body").text
         assert "$W$" not in text and "\\lfloor" not in text  # no raw LaTeX, though MathJax cannot load
-        driver.set_window_size(1400, 1000)
+        block = driver.find_element(By.CSS_SELECTOR, "math[display='block']")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", block)
         screenshot(driver, "formgrader_submission")
 
     feedback = root / "feedback" / "ada" / ASSIGNMENT / f"{ASSIGNMENT}.html"
