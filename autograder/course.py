@@ -149,6 +149,9 @@ def setup_course(
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(checkout / "source" / assignment, target, ignore=IGNORE)
+    present = sorted(p.name for p in (root / "source").iterdir() if p.is_dir())
+    # one nbgrader run for every assignment of the course root ("*"), else one per chosen assignment
+    for assignment in ["*"] if present == sorted(chosen) else chosen:
         _nbgrader(["generate_assignment", assignment, "--force"], root)
     return chosen
 

@@ -125,6 +125,9 @@ def _walkthrough(blocks: dict[str, str], root: Path, users: dict[str, tuple[str,
     setup = blocks["setup"].replace("/srv/nbgrader/exchange", str(exchange))
     _bash(setup, COURSE_ROOT, env("instructor"))
     assert (course / "gradebook.db").is_file() and oct(exchange.stat().st_mode & 0o7777) == "0o1777"
+    for released in (COURSE_ROOT / "release").glob("*/*.ipynb"):  # students get the checkout's release/
+        ours = course / "release" / released.parent.name / released.name
+        assert json.loads(ours.read_text()) == json.loads(released.read_text()), released.name
 
     before_work, after_work = blocks["student"].split(WORK_MARKER)
     after_work = after_work.split("\n", 1)[1]  # the rest of the marker's line is a comment
