@@ -10,14 +10,18 @@ STAMP := $(VENV)/.setup-$(shell sha256sum pyproject.toml | cut -c1-16)
 OUT ?= out
 JOBS ?= $(shell nproc)
 
+# A running course lives outside the checkout (see README, "Running the course"): `make course`.
+COURSE ?= $(HOME)/cnn-course
+EXCHANGE ?= /srv/nbgrader/exchange
 
-.PHONY: setup system data test lint typecheck pytest demo bench bench-fashion release clean help
+.PHONY: setup system data test lint typecheck pytest demo bench bench-fashion release course clean help
 
 help:
 	@echo "make demo   - set up, then run the main job (see README)"
 	@echo "make test   - set up, then ruff + mypy + pytest"
 	@echo "make bench  - speed figures, printed side by side (make bench-fashion: time to 92%)"
 	@echo "make release - regenerate release/ from source/ with nbgrader"
+	@echo "make course  - create or update the nbgrader course in COURSE=$(COURSE) (exchange EXCHANGE=$(EXCHANGE))"
 
 setup: $(STAMP) system
 
@@ -27,33 +31,27 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
-	@$(MAKE) --no-print-directory data
 	rm -f $(VENV)/.setup-*
 	touch $@
 	@echo "== setup done"
 
+# System packages when we are root on Debian/Ubuntu: bubblewrap (the grader's sandbox: required),
+# Fashion-MNIST (data) and a headless Chromium with its driver for the browser tests (JupyterLab, the
+# formgrader). Elsewhere see README.
+SYSTEM_PACKAGES := bubblewrap dataset-fashion-mnist chromium chromium-driver
 system:
-	@missing=""; command -v bwrap > /dev/null || missing="$$missing bubblewrap"; \
+	@missing="$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done)"; \
 	if [ -z "$$missing" ]; then \
 	  :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
-	  echo "== system: installing$$missing"; \
+	  echo "== system: installing" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing > /dev/null; \
 	else \
-	  echo "== system: missing$$missing (the grader's sandbox needs bubblewrap: apt-get install bubblewrap)" >&2; \
-	  exit 1; \
+	  echo "== system: not installed:" $$missing "(install them as root, or see README); real-data and browser tests will skip"; \
 	fi
+	@command -v bwrap > /dev/null || { echo "== system: bubblewrap (bwrap) is missing: the grader's sandbox needs it (apt-get install bubblewrap)" >&2; exit 1; }
 
-# Fashion-MNIST from Debian's package when we are root on Debian/Ubuntu; elsewhere see README.
-data:
-	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
-	  echo "== data: Fashion-MNIST found in /usr/share/datasets/fashion-mnist"; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
-	  echo "== data: installing Debian package dataset-fashion-mnist"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist > /dev/null; \
-	else \
-	  echo "== data: Fashion-MNIST not installed (set FASHION_MNIST_DIR, or see README); real-data tests will skip"; \
-	fi
+data: system
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -64,8 +62,9 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+# loadgroup: the tests that share a demo class or a JupyterLab server (xdist_group) run on one worker
 pytest: setup
-	$(VENV)/bin/pytest -n 2 -q
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -q
 
 test: lint typecheck pytest
 
@@ -82,6 +81,9 @@ bench-fashion: setup
 
 release: setup
 	$(PY) -m autograder.release
+
+course: setup
+	$(PY) -m autograder course $(COURSE) --exchange $(EXCHANGE)
 
 clean:
 	rm -rf $(OUT) demo_class build *.egg-info

@@ -1,9 +1,10 @@
 """nbgrader configuration of the CNN course (read by every ``nbgrader`` command run in this folder).
 
-Paths are relative to this file's folder, the course root: instructors edit ``source/<id>/<id>.ipynb``,
-``make release`` writes the student versions to ``release/<id>/`` (see ``autograder/release.py``).
-The gradebook (``gradebook.db``) and the local exchange (``demo_class/exchange``) are git-ignored, so
-nothing that grading writes is ever tracked.
+Paths are relative to this file's folder: instructors edit ``source/<id>/<id>.ipynb``, ``make release``
+writes the student versions to ``release/<id>/`` (see ``autograder/release.py``). A running course lives
+outside the checkout: ``make course`` (``autograder/course.py``) creates a course root whose own
+``nbgrader_config.py`` loads this file and sets the root, the gradebook and the exchange. Whatever
+grading writes (gradebook, submitted/, autograded/, feedback/, grades.csv) is never tracked.
 """
 
 import os
@@ -62,19 +63,33 @@ c.SandboxGrade.isolation = "namespaces"
 # budget when NBGRADER_EXECUTION is set, about a minute on 2 CPU cores); whole notebooks take far less.
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
+# Validate also reports every failing check cell (students get the same setting, see autograder/course.py):
+# the released test cells have no hidden tests, so otherwise a notebook of stubs passes Validate.
+c.Validator.validate_all = True
 
 # Keep feedback readable when a submission prints in a loop or fails deep inside numpy/torch.
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 60
 
-# Feedback: plain nbgrader copies the hidden test code into the feedback HTML; remove those regions
-# (the check's printed feedback, the cell's output, stays).
-c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades",
-    "nbgrader.preprocessors.ClearHiddenTests",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+# Autograde: put the hidden tests back into the test cells a student left as released, so nbgrader does
+# not take every one of them for an edited cell ("checksum ... has changed!"); see nbgrader_plugins.py.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "autograder.nbgrader_plugins.RestoreHiddenTests",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# Local demo exchange (nbgrader release_assignment / fetch / submit / collect) outside tracked files.
-c.Exchange.root = os.path.join(HERE, "demo_class", "exchange")
+# Feedback: plain nbgrader copies the hidden test code into the feedback HTML; remove those regions
+# (the check's printed feedback, the cell's output, stays), and render the formulas as MathML so the
+# page reads offline (nbgrader's templates load MathJax from a CDN). The formgrader too (HTMLExporter).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.nbgrader_plugins.ClearHiddenTestsInFeedback",
+    "autograder.nbgrader_plugins.RenderMath",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+c.HTMLExporter.preprocessors = ["autograder.nbgrader_plugins.RenderMath"]
 c.Exchange.path_includes_course = True

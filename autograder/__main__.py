@@ -1,9 +1,11 @@
-"""Command line: ``python -m autograder grade | gradescope-bundle | release``.
+"""Command line: ``python -m autograder grade | gradescope-bundle | release | course | report``.
 
 ``grade PATH... --assignment NAME [--jobs N] [--out DIR] [--source DIR] [--force]`` grades
 notebooks, folders of notebooks or an nbgrader course (``submitted/STUDENT/ASSIGNMENT/``) in the
 sandbox; ``gradescope-bundle ASSIGNMENT --out FILE.zip`` builds a Gradescope autograder;
-``release`` regenerates ``release/`` from ``source/`` (see :mod:`autograder.release`).
+``release`` regenerates ``release/`` from ``source/`` (see :mod:`autograder.release`); ``course ROOT``
+sets up a running nbgrader course (:mod:`autograder.course`); ``report OUT`` writes the class report
+(:mod:`autograder.class_report`). The help texts below are plain text (``--help``).
 Exit status: 0 when grading ran (whatever the students scored), 1 when the results cannot be
 written, 2 for a usage error, 130 after Ctrl-C (SIGINT) and 143 after SIGTERM: grading stops, the
 sandbox's processes are stopped, finished records are kept, and re-running the command finishes
@@ -14,6 +16,7 @@ directory (see :func:`autograder.sandbox.run_folder`).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
@@ -38,11 +41,54 @@ _LIMIT_HELP = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+DESCRIPTION = """\
+The CNN course's grader: grade notebooks in a sandbox, build a Gradescope autograder, release the
+assignments, set up a running nbgrader course and report on a graded class."""
+EXAMPLES = """\
+examples:
+  python -m autograder grade submitted/ --assignment conv_arithmetic --out graded/conv_arithmetic
+  python -m autograder report graded/conv_arithmetic
+  python -m autograder gradescope-bundle conv_arithmetic --out conv_arithmetic.zip
+  python -m autograder release
+  python -m autograder course ~/cnn-course --exchange /srv/nbgrader/exchange
 
-    grade = sub.add_parser("grade", help="grade submissions in the sandbox")
+Run 'python -m autograder COMMAND --help' for a command's options."""
+GRADE_EXAMPLES = """\
+PATH is a notebook, a folder of notebooks (or of STUDENT/*.ipynb folders), or an nbgrader course root
+(submitted/STUDENT/ASSIGNMENT/*.ipynb). Each submission gets OUT/STUDENT/results.json, feedback.md,
+feedback.html and grading.json; OUT/grades.csv has one row per student. Exit status 0 whenever grading
+ran, 1 when the results cannot be written, 2 for a usage error, 130/143 after Ctrl-C/SIGTERM (re-run
+the same command to finish).
+
+examples:
+  python -m autograder grade ~/cnn-course --assignment conv_arithmetic --out graded/conv_arithmetic
+  python -m autograder grade alice.ipynb bob.ipynb --assignment tinycnn --jobs 2 --out graded/tinycnn"""
+BUNDLE_EXAMPLES = """\
+example:
+  python -m autograder gradescope-bundle convolution_by_hand --out convolution_by_hand.zip"""
+#: Commands with their own module and parser: ``python -m autograder NAME ...`` runs ``MODULE.main``.
+DELEGATED = {
+    "release": ("autograder.release", "regenerate release/ from source/ with nbgrader"),
+    "course": ("autograder.course", "create or update a running nbgrader course outside the checkout"),
+    "report": ("autograder.class_report", "write the class report from the grader's records"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=raw
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    grade = sub.add_parser(
+        "grade",
+        help="grade submissions in the sandbox",
+        description="Grade submitted notebooks in the sandbox: the same checks as the notebooks' hidden\n"
+        "tests, partial credit per property, feedback naming the smallest failing call.",
+        epilog=GRADE_EXAMPLES,
+        formatter_class=raw,
+    )
     grade.add_argument("paths", nargs="+", type=Path, help="notebooks, folders, or an nbgrader course root")
     grade.add_argument("--assignment", required=True, help="assignment id (source/<id>/<id>.ipynb)")
     grade.add_argument(
@@ -86,8 +132,15 @@ def _parser() -> argparse.ArgumentParser:
             "--" + name.replace("_", "-"), type=type(value), default=value, help=f"{text} (default: {value})"
         )
 
-    bundle = sub.add_parser("gradescope-bundle", help="build a Gradescope autograder zip")
-    bundle.add_argument("assignment")
+    bundle = sub.add_parser(
+        "gradescope-bundle",
+        help="build a Gradescope autograder zip",
+        description="Build a Gradescope autograder (a reproducible zip) that grades one assignment with\n"
+        "the same sandboxed pipeline.",
+        epilog=BUNDLE_EXAMPLES,
+        formatter_class=raw,
+    )
+    bundle.add_argument("assignment", help="assignment id (source/<id>/<id>.ipynb)")
     bundle.add_argument("--out", type=Path, required=True, help="the zip file to write")
     bundle.add_argument(
         "--source", type=Path, default=None, help="course root with source/ (default: this course)"
@@ -123,7 +176,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     delegate.add_argument("user")
 
-    sub.add_parser("release", help="regenerate release/ from source/ (see python -m autograder.release -h)")
+    for name, (_, text) in DELEGATED.items():
+        sub.add_parser(name, help=f"{text} (see python -m autograder {name} --help)")
     return parser
 
 
@@ -153,10 +207,9 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["release"]:
-        from autograder.release import main as release_main
-
-        return release_main(args_list[1:])
+    if args_list[:1] and args_list[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[args_list[0]][0])
+        return int(module.main(args_list[1:]))
     args = _parser().parse_args(args_list)
     if args.command == "sandbox":
         return _sandbox(args)

@@ -2,7 +2,8 @@ r"""The demo class: a realistic class graded by nbgrader and by the standalone g
 
 ``python -m autograder.demo [--root DIR] [--jobs N] [ASSIGNMENT ...]`` (part of ``make demo``):
 
-1. regenerate ``release/`` from ``source/`` (:mod:`autograder.release`);
+1. generate the student versions from ``source/`` (:mod:`autograder.release`) into a temporary folder
+   (the checkout's tracked ``release/`` is never written);
 2. build a fresh nbgrader course in ``demo_class/`` (git-ignored): ``nbgrader_config.py``, ``source/``
    and a gradebook holding every assignment (``nbgrader generate_assignment``);
 3. hand in, per assignment, the students of :data:`STUDENTS`: the instructor's solution, the untouched
@@ -14,8 +15,9 @@ r"""The demo class: a realistic class graded by nbgrader and by the standalone g
    student whose score is not what the bug predicts (solution full, stub 0, a bug strictly between
    and losing points exactly on the items it touches);
 6. write feedback with ``nbgrader generate_feedback`` (hidden test code removed, see
-   ``nbgrader_config.py``) next to the standalone grader's feedback files, and export the gradebook
-   to ``demo_class/grades.csv``.
+   ``nbgrader_config.py``) next to the standalone grader's feedback files, export the gradebook
+   to ``demo_class/grades.csv``, and write the class report (:mod:`autograder.class_report`) of the
+   standalone grader's records to ``demo_class/class_report/``.
 
 Exit status 1 when any row is flagged.
 """
@@ -27,6 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +38,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.class_report import write_report
+from autograder.course import make_exchange
 from autograder.grade import load_record
 from autograder.release import COURSE_ROOT, IGNORE, release, released_assignments, source_notebook
 
@@ -217,9 +222,13 @@ def _solution_text(source: str) -> str:
     return "\n".join(line for line in source.split("\n") if line.strip() not in SOLUTION_MARKERS)
 
 
-def submission(assignment: str, student: Student, root: Path = COURSE_ROOT) -> nbformat.NotebookNode:
-    """The notebook ``student`` hands in: the release with the solution cells filled in (and edited)."""
-    released = nbformat.read(root / "release" / assignment / f"{assignment}.ipynb", as_version=4)
+def submission(
+    assignment: str, student: Student, root: Path = COURSE_ROOT, release_dir: Path | None = None
+) -> nbformat.NotebookNode:
+    """The notebook ``student`` hands in: the release (``release_dir``, default ``root/release``) with
+    the solution cells filled in (and edited)."""
+    released_dir = (root / "release" if release_dir is None else release_dir) / assignment
+    released = nbformat.read(released_dir / f"{assignment}.ipynb", as_version=4)
     if student.stub:
         return released
     solutions = {
@@ -244,19 +253,27 @@ def build_class(
     assignments: Sequence[str],
     course: Path = COURSE_ROOT,
     students: Mapping[str, Sequence[Student]] = STUDENTS,
+    release_dir: Path | None = None,
 ) -> None:
     """A fresh nbgrader course in ``root``: config, sources, gradebook, and every submission of
-    ``students`` (default: the whole demo class)."""
+    ``students`` (default: the whole demo class), made from the student versions in ``release_dir``
+    (default: the checkout's ``release/``)."""
+    release_dir = course / "release" if release_dir is None else release_dir
     if root.exists():
         shutil.rmtree(root)
     (root / "source").mkdir(parents=True)
     shutil.copy2(course / "nbgrader_config.py", root / "nbgrader_config.py")
+    with (root / "nbgrader_config.py").open("a") as config:  # the demo's own exchange, inside its root
+        config.write('\nc.Exchange.root = os.path.join(HERE, "exchange")\n')
+    make_exchange(root / "exchange")
     for assignment in assignments:
         shutil.copytree(course / "source" / assignment, root / "source" / assignment, ignore=IGNORE)
         for student in students[assignment]:
             folder = root / "submitted" / student.name / assignment
-            shutil.copytree(course / "release" / assignment, folder, ignore=IGNORE)
-            nbformat.write(submission(assignment, student, course), folder / f"{assignment}.ipynb")
+            shutil.copytree(release_dir / assignment, folder, ignore=IGNORE)
+            nbformat.write(
+                submission(assignment, student, course, release_dir), folder / f"{assignment}.ipynb"
+            )
     for assignment in assignments:
         _run(["nbgrader", "generate_assignment", assignment, "--force"], root, root / "logs" / "release.log")
 
@@ -428,17 +445,19 @@ def run_demo(
     say = (lambda _: None) if quiet else print
     chosen = list(assignments) if assignments else [a for a in released_assignments() if a in STUDENTS]
     start = time.monotonic()
-    say(f"== release: {', '.join(chosen)}")
-    release(chosen)
+    say(f"== release (into a temporary folder): {', '.join(chosen)}")
     n_subs = sum(len(STUDENTS[a]) for a in chosen)
-    say(f"== demo class in {root}: {n_subs} submissions")
-    build_class(root, chosen)
+    with tempfile.TemporaryDirectory(prefix="demo-release-") as fresh:
+        release(chosen, out_dir=Path(fresh))
+        say(f"== demo class in {root}: {n_subs} submissions")
+        build_class(root, chosen, release_dir=Path(fresh))
     say("== grading with nbgrader autograde and the standalone grader, concurrently")
     seconds = grade_both(root, chosen, jobs)
     rows = collect(root, chosen)
     say("== feedback (nbgrader generate_feedback, standalone feedback.md/html) and grades.csv")
     problems = feedback_and_export(root, chosen)
     problems += [f"{r.assignment}/{r.student.name}: {p}" for r in rows for p in r.problems]
+    report = write_report([root / "standalone"], root / "class_report")
     say("")
     say(table(rows))
     say("")
@@ -448,6 +467,7 @@ def run_demo(
     )
     say(f"gradebook {root / 'gradebook.db'}, CSV {root / 'grades.csv'}")
     say(f"feedback: {root / 'feedback'}/STUDENT/ASSIGNMENT/, {root / 'standalone'}/ASSIGNMENT/STUDENT/")
+    say(f"class report: {report / 'index.html'}")
     say(
         "all scores as expected; both graders agree"
         if not problems

@@ -147,7 +147,7 @@ def restore_test_cells(node: NotebookNode, source: dict[str, Any]) -> None:
                         "outputs": [],
                         "execution_count": None,
                     }
-                )  # fmt: skip
+                )
             )
 
 

@@ -111,7 +111,15 @@ def release(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.release", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder release",
+        description="Regenerate the student notebooks in release/ from the source/ notebooks with nbgrader\n"
+        "(solutions become stubs, hidden tests and mark schemes disappear); the output depends only\n"
+        "on the sources, so re-running gives no git diff.",
+        epilog="examples:\n  python -m autograder release\n"
+        "  python -m autograder release tinycnn --out /tmp/release",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("assignments", nargs="*", help="assignment ids (default: all with a source notebook)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: release/)")
     args = parser.parse_args(argv)

@@ -202,3 +202,19 @@ def test_atomic_write_replaces_whole_files(tmp_path: Path) -> None:
     grade.atomic_write(target, b"second")
     assert target.read_text() == "second"
     assert os.listdir(target.parent) == ["file.json"]
+
+
+def test_feedback_counts_cells_from_one_as_jupyterlab_does(tmp_path: Path) -> None:
+    """The hanging cell is the notebook's third (index 2) and a cell that does not parse its fifth:
+    the notes say "cell 3" and "cell 5", also inside the SyntaxError's own ``<cell N>`` reference."""
+    notebook = nb.student_copy(source(), "solution")
+    notebook.cells.insert(2, nbformat.v4.new_code_cell("while True:\n    pass"))
+    notebook.cells.insert(4, nbformat.v4.new_code_cell("print((1, 2)"))
+    path = tmp_path / "cells.ipynb"
+    nbformat.write(notebook, path)
+    graded = grade.grade_submission(grade.Submission("cells", path), settings(tmp_path / "out"), source())
+    assert any(n.startswith("cell 3 raised Timeout") for n in graded.notes), graded.notes
+    (syntax,) = [n for n in graded.notes if "SyntaxError" in n]
+    assert syntax.startswith("cell 5 raised SyntaxError") and "<cell 5>" in syntax, syntax
+    feedback = grade.write_outputs(graded, tmp_path / "out") / "feedback.md"
+    assert "cell 3 raised Timeout" in feedback.read_text()

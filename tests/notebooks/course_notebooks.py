@@ -74,10 +74,16 @@ def stub_message() -> str:
     return found.group(1)
 
 
-def execute(nb: NotebookNode, assignment: str, workdir: Path, allow_errors: bool) -> NotebookNode:
+def execute(
+    nb: NotebookNode,
+    assignment: str,
+    workdir: Path,
+    allow_errors: bool,
+    env: dict[str, str] | None = None,
+) -> NotebookNode:
     """Run ``nb`` top to bottom in a fresh kernel whose cwd is a scratch copy of release/<assignment>/
-        (so helper modules import and nothing is written into the repository); figures on Agg, and the
-    small training budget of graded runs."""
+    (so helper modules import and nothing is written into the repository); figures on Agg, and the
+    small training budget of graded runs; ``env`` adds to (or replaces) the kernel's environment."""
     folder = workdir / assignment
     shutil.copytree(RELEASE / assignment, folder, ignore=IGNORE, dirs_exist_ok=True)
     # NBGRADER_EXECUTION: the small training budget nbgrader's validate uses, to keep the runs short.
@@ -86,6 +92,7 @@ def execute(nb: NotebookNode, assignment: str, workdir: Path, allow_errors: bool
         "OMP_NUM_THREADS": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "NBGRADER_EXECUTION": "validate",
+        **(env or {}),
     }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)  # the kernel inherits the environment of this process

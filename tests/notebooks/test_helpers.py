@@ -49,13 +49,31 @@ def test_fashion_helper_reads_the_first_test_images() -> None:
     ref_images, ref_labels = load_fashion_mnist("test")
     np.testing.assert_array_equal(images, ref_images[:7])
     np.testing.assert_array_equal(labels, ref_labels[:7])
-    assert helper.label_name(int(labels[0])) == "Ankle boot"
+    assert helper.label_name(int(labels[0])) == "Ankle boot" and helper.class_names() == helper.CLASS_NAMES
 
 
-def test_fashion_helper_falls_back_to_synthetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_without_the_files_the_fashion_helper_says_how_to_get_them_and_uses_a_stand_in(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     helper = _helper("convolution_by_hand", "fashion_data")
-    monkeypatch.setattr(helper, "SYSTEM_DIR", tmp_path)
+    # an explicit FASHION_MNIST_DIR is the only place searched (the system folder may have the files)
     monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path))
-    images, labels = helper.load_images(n=6)
-    assert images.shape == (6, 28, 28) and images.dtype == np.uint8 and images.max() > 0
-    assert (labels == -1).all() and helper.label_name(-1) == "synthetic"
+    assert helper.data_dir() is None and helper.class_names() == helper.SYNTHETIC_NAMES
+    images, labels = helper.load_images(n=2000, split="train")
+    told = capsys.readouterr().out
+    assert (
+        f"Fashion-MNIST was not found in {tmp_path}." in told
+        and "sudo apt install dataset-fashion-mnist" in told
+    )
+    helper.load_images(n=10, split="test")
+    assert capsys.readouterr().out == "", "the recipe is printed once per kernel"
+    assert images.shape == (2000, 28, 28) and images.dtype == np.uint8 and labels.dtype == np.int64
+    assert np.bincount(labels).tolist() == [200] * 10
+    assert helper.label_name(int(labels[0])) in helper.SYNTHETIC_NAMES
+    # learnable: nearest class mean on fresh test pictures does far better than chance (10 %)
+    x = images.reshape(len(images), -1) / 255.0
+    means = np.stack([x[labels == k].mean(axis=0) for k in range(10)])
+    test_images, test_labels = helper.load_images(n=500, split="test")
+    t = test_images.reshape(500, -1) / 255.0
+    predicted = np.argmin(((t[:, None, :] - means[None]) ** 2).sum(axis=2), axis=1)
+    assert np.mean(predicted == test_labels) > 0.5

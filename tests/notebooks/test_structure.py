@@ -65,6 +65,8 @@ def test_each_function_has_solution_then_visible_check_then_hidden_test(assignme
         assert not meta(solution)["locked"] and not meta(solution)["grade"]
         assert meta(visible)["locked"] and not meta(visible)["grade"] and not meta(visible)["solution"]
         assert "assert " in visible.source and "import" not in visible.source, "plain asserts only"
+        # Validate shows a failing cell's source: its first line names the function
+        assert visible.source.startswith(f"# Checks for {name}"), visible.source.split("\n")[0]
         assert meta(test)["locked"] and meta(test)["grade"] and not meta(test)["solution"]
         assert test.source == HIDDEN_TEST_CELL.format(name=name)
 

@@ -1,11 +1,16 @@
-"""``nbgrader validate`` with the course's nbgrader_config.py, in a temporary copy of the course: on each
-source notebook (solutions in, hidden tests calling ``autograder.check``) it reports success; on the
-released stub it reports the failing cells -- by default the unanswered written questions (the release has
-no hidden tests to fail), with ``--Validator.validate_all=True`` also every visible check failing with
-the stub's message -- and never crashes."""
+"""``nbgrader validate``, as an instructor (the course's nbgrader_config.py, on the source notebooks) and
+as a student (only the student settings, ``student/etc/jupyter/nbgrader_config.py``, on the released
+notebook in a folder of their own).
+
+The instructor's source passes. A student's untouched release fails, and the report names every
+function still to write (each failing check cell starts with "# Checks for NAME") and every unanswered
+question, without any hidden test: the released test cells hold none, and they pass. On main, Validate
+said "Success!" for a notebook of stubs once the written questions were answered: it looked only at
+grade cells, and the visible checks are not grade cells."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -17,42 +22,50 @@ from tests.notebooks.course_notebooks import ASSIGNMENTS, grade_id, meta, read, 
 
 FAILED_CELL = "The following cell failed:"
 NO_RESPONSE = "You did not provide a response."
+STUDENT_SETTINGS = COURSE_ROOT / "student" / "etc" / "jupyter" / "nbgrader_config.py"
 
 
-def _validate(course: Path, notebook: Path, name: str, *options: str) -> str:
-    """``nbgrader validate`` run in ``course``; what it printed (stdout and stderr)."""
-    log = course / "logs" / f"validate_{name}.log"
-    _run(["nbgrader", "validate", str(notebook), *options], course, log)
+def _validate(cwd: Path, notebook: Path, log: Path) -> str:
+    """``nbgrader validate`` run in ``cwd``; what it printed (stdout and stderr)."""
+    _run(["nbgrader", "validate", str(notebook)], cwd, log)
     return log.read_text()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_validate_passes_the_source_and_lists_the_stubs_failures(assignment: str, tmp_path: Path) -> None:
+def test_validate_passes_the_source_and_names_every_stub_to_a_student(
+    assignment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     course = tmp_path / "course"
     course.mkdir()
     shutil.copy2(COURSE_ROOT / "nbgrader_config.py", course)
-    for folder in ("source", "release"):
-        shutil.copytree(COURSE_ROOT / folder / assignment, course / folder / assignment, ignore=IGNORE)
-
-    printed = _validate(course, course / "source" / assignment / f"{assignment}.ipynb", "source")
+    shutil.copytree(COURSE_ROOT / "source" / assignment, course / "source" / assignment, ignore=IGNORE)
+    printed = _validate(
+        course, course / "source" / assignment / f"{assignment}.ipynb", tmp_path / "source.log"
+    )
     assert "Success! Your notebook passes all the tests." in printed, printed[-3000:]
     assert FAILED_CELL not in printed and "Traceback" not in printed
 
-    stub = course / "release" / assignment / f"{assignment}.ipynb"
+    # the student: their own folder, no course configuration, the student environment's settings
+    settings = tmp_path / "student-jupyter"
+    settings.mkdir()
+    shutil.copy2(STUDENT_SETTINGS, settings / "nbgrader_config.py")
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(settings))
+    monkeypatch.delenv("JUPYTER_CONFIG_PATH", raising=False)
+    home = tmp_path / "student" / assignment
+    shutil.copytree(COURSE_ROOT / "release" / assignment, home, ignore=IGNORE)
+    stub = home / f"{assignment}.ipynb"
     released = read(stub)
     written = [c for c in released.cells if c.cell_type == "markdown" and meta(c).get("grade")]
     visible = [c for c in released.cells if grade_id(c).startswith("visible_")]
     assert written and visible
 
-    printed = _validate(course, stub, "stub")
-    assert f"VALIDATION FAILED ON {len(written)} CELL(S)!" in printed, printed[-3000:]
-    assert printed.count(FAILED_CELL) == printed.count(NO_RESPONSE) == len(written)
-
-    printed = _validate(course, stub, "stub_all", "--Validator.validate_all=True")
-    assert "VALIDATION FAILED ON" in printed and printed.count(NO_RESPONSE) == len(written), printed[-3000:]
-    assert printed.count(FAILED_CELL) >= len(written) + len(visible)
-    for cell in visible:
-        # validate shows each failing cell's lines cut at 80 characters
-        assert cell.source.strip().split("\n")[0][:60] in printed, grade_id(cell)
+    printed = _validate(home, stub, tmp_path / "stub.log")
+    assert f"VALIDATION FAILED ON {len(written) + len(visible)} CELL(S)!" in printed, printed[-3000:]
+    assert printed.count(FAILED_CELL) == len(written) + len(visible)
+    assert printed.count(NO_RESPONSE) == len(written)
+    named = re.findall(r"^ +# Checks for (\w+)", printed, re.MULTILINE)
+    assert sorted(set(named)) == sorted(grade_id(c)[len("visible_") :] for c in visible)
     assert printed.count(f"NotImplementedError: {stub_message()[:40]}") >= len(visible)
+    for secret in ("HIDDEN TESTS", "from autograder", "check("):
+        assert secret not in printed, secret
