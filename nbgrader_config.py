@@ -75,7 +75,7 @@ c.LimitOutput.max_traceback = 60
 # not take every one of them for an edited cell ("checksum ... has changed!"); see nbgrader_plugins.py.
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
-    "nbgrader.preprocessors.DeduplicateIds",
+    "autograder.nbgrader_plugins.DeduplicateIds",  # nbgrader's fails a split solution cell (see there)
     "nbgrader.preprocessors.OverwriteKernelspec",
     "autograder.nbgrader_plugins.RestoreHiddenTests",
     "nbgrader.preprocessors.OverwriteCells",

@@ -44,7 +44,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from autograder import draws, report
+from autograder import draws, releases, report
 from autograder import notebook as nb
 from autograder.invoke import truncate
 from autograder.items import ITEMS
@@ -266,7 +266,7 @@ def grade_submission(
             sub.student, settings.assignment, zeros, [str(exc)], [], time.monotonic() - start,
             notebook=sub.path.name, digest=digest,
         )  # fmt: skip
-    plan = nb.plan(notebook, source)
+    plan = nb.plan(notebook, source, releases.earlier(settings.assignment))
     notes: list[str] = []
     results: list[ItemResult] = []
     invoker = SandboxInvoker(

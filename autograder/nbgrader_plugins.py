@@ -6,6 +6,12 @@ r"""nbgrader preprocessors of the course (named in ``nbgrader_config.py``).
   ``Attribute 'checksum' for cell test_... has changed!`` at every autograde. This puts the hidden
   tests back into the cells a student left exactly as released, so the warning is left for the cells a
   student really changed (which ``OverwriteCells`` then restores, as before).
+- :class:`DeduplicateIds` (``nbgrader autograde``, instead of nbgrader's): a solution cell split or
+  copied in JupyterLab carries the same grade_id twice. nbgrader's ``DeduplicateIds`` empties the
+  later copies' nbgrader metadata (``{}``), which its own ``CheckCellMetadata`` then rejects ("the
+  nbgrader metadata may be corrupted"), and the whole submission fails to autograde. This one removes
+  the metadata of the earlier copies instead, so they become ordinary cells: all copies still run
+  in order (the sandbox grades the submitted file itself) and the last one keeps the grade_id.
 - :class:`ClearHiddenTestsInFeedback` (``nbgrader generate_feedback``): nbgrader's ``ClearHiddenTests``
   whose ``display_data_priority`` accepts the value the HTML exporter configures for every
   preprocessor (nbgrader's base class declares it without ``config=True``, hence the warning
@@ -59,6 +65,26 @@ class RestoreHiddenTests(NbGraderPreprocessor):
         probe.source = source
         self._clear._remove_hidden_test_region(probe)
         return str(probe.source)
+
+
+class DeduplicateIds(NbGraderPreprocessor):
+    """Keep a grade_id on its last cell only; earlier copies lose their nbgrader metadata entirely."""
+
+    def preprocess(self, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        seen: set[str] = set()
+        for cell in reversed(nb.cells):
+            meta = cell.get("metadata", {}).get("nbgrader")
+            grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+            if not grade_id:
+                continue
+            if grade_id in seen:
+                self.log.warning(
+                    "Cell with id '%s' exists multiple times: an earlier copy runs as a plain cell", grade_id
+                )
+                del cell.metadata["nbgrader"]
+            else:
+                seen.add(grade_id)
+        return nb, resources
 
 
 class ClearHiddenTestsInFeedback(ClearHiddenTests):

@@ -262,8 +262,13 @@ def _kind(cell: Cell) -> str:
     return "other"
 
 
-def plan(submission: Notebook, source: Notebook) -> Plan:
-    """Decide what runs, where each item is graded, and what to flag (see the module docstring)."""
+def plan(
+    submission: Notebook, source: Notebook, earlier: Mapping[str, frozenset[str]] | None = None
+) -> Plan:
+    """Decide what runs, where each item is graded, and what to flag (see the module docstring).
+
+    ``earlier``: fingerprints of the locked cells of earlier releases (:mod:`autograder.releases`):
+    a cell as an earlier release had it is not an edit."""
     src_cells = cells_of(source)
     sub_cells = cells_of(submission)
     items = [
@@ -278,7 +283,7 @@ def plan(submission: Notebook, source: Notebook) -> Plan:
             by_id.setdefault(cell.grade_id, []).append(cell)
     src_by_id = {c.grade_id: c for c in src_cells if c.grade_id}
     _check_solutions(src_cells, sub_cells, by_id, result)
-    _check_locked(src_cells, by_id, result)
+    _check_locked(src_cells, by_id, result, earlier or {})
     locked_src = {c.grade_id: c for c in src_cells if _kind(c) == "locked"}
     order = {c.grade_id: i for i, c in enumerate(src_cells) if c.grade_id}
     tests = {
@@ -382,7 +387,9 @@ def _check_solutions(
             )
 
 
-def _check_locked(src_cells: list[Cell], by_id: dict[str, list[Cell]], result: Plan) -> None:
+def _check_locked(
+    src_cells: list[Cell], by_id: dict[str, list[Cell]], result: Plan, earlier: Mapping[str, frozenset[str]]
+) -> None:
     for src in src_cells:
         kind = _kind(src)
         if kind not in ("locked", "test", "visible"):
@@ -397,9 +404,10 @@ def _check_locked(src_cells: list[Cell], by_id: dict[str, list[Cell]], result: P
                 )
                 result.flags.append(f"{kind} cell {src.grade_id!r} was deleted{graded}")
             continue
-        expected = checksum(src.cell_type, normalised(strip_hidden_tests(src.source)), src.meta)
+        expected = {checksum(src.cell_type, normalised(strip_hidden_tests(src.source)), src.meta)}
+        expected |= earlier.get(src.grade_id, frozenset())
         for cell in found:
-            if checksum(cell.cell_type, normalised(cell.source), cell.meta) != expected:
+            if checksum(cell.cell_type, normalised(cell.source), cell.meta) not in expected:
                 result.flags.append(_edit_description(kind, src, cell))
 
 

@@ -9,7 +9,9 @@ assignment of ``nbgrader_config.ASSIGNMENTS`` that has a source notebook:
    ``nbgrader generate_assignment --force --no-db`` there (solutions become the code stub, hidden
    tests and mark schemes disappear, locked cells get checksums);
 3. replace ``<out>/<id>/`` with nbgrader's ``release/<id>/``: the student notebook plus the student-safe
-   helper modules of the folder (``__pycache__`` and checkpoints left out).
+   helper modules of the folder (``__pycache__`` and checkpoints left out). When it replaces the
+   course's own ``release/`` with a different notebook, the locked cells of the release it replaces
+   are remembered (:mod:`autograder.releases`): students who fetched it are not flagged for them.
 
 The result depends only on the source files, so re-running gives no git diff, and
 ``tests/notebooks/test_release.py`` regenerates into a temporary folder to fail when ``release/`` is stale.
@@ -29,6 +31,8 @@ from pathlib import Path
 
 import nbformat
 from traitlets.config import Config
+
+from autograder import releases
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 """The course root: the folder of ``nbgrader_config.py`` with ``source/`` and ``release/``."""
@@ -90,6 +94,13 @@ def generate(assignments: Sequence[str], out_dir: Path, root: Path = COURSE_ROOT
         out_dir.mkdir(parents=True, exist_ok=True)
         for assignment in assignments:
             target = out_dir / assignment
+            previous = target / f"{assignment}.ipynb"
+            if out_dir == root / "release" and previous.is_file():
+                # students may hold the release being replaced: its locked cells stay acceptable
+                new = nbformat.read(course / "release" / assignment / f"{assignment}.ipynb", as_version=4)
+                old = nbformat.read(previous, as_version=4)
+                if releases.fingerprints(old) != releases.fingerprints(new):
+                    releases.remember(assignment, old)
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(course / "release" / assignment, target, ignore=IGNORE)

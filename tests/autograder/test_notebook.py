@@ -293,3 +293,24 @@ def test_notebooks_released_by_nbgrader_have_no_flags(tmp_path: Path) -> None:
         nb.checksum("code", find(released, g).source, find(released, g).metadata["nbgrader"])
         for g in ("setup", "test_double")
     ]
+
+
+def test_a_locked_cell_from_an_earlier_release_is_not_an_edit(tmp_path: Path) -> None:
+    """A student who fetched the assignment before the instructor improved a check cell keeps the
+    earlier cell: remembered by autograder.releases, it is not flagged; the source's text runs."""
+    from autograder import releases
+
+    source = source_notebook()
+    old_release = nb.student_copy(source, "solution")
+    improved = source_notebook()
+    find(improved, "visible_double").source = VISIBLE + "\nassert double(0) == 0, 'expected 0'"
+    find(improved, "setup").source = SETUP + "\nimport math"
+    assert any("edited" in f for f in nb.plan(old_release, improved).flags)  # without the history
+    assert releases.remember("ps1", old_release, tmp_path)
+    assert not releases.remember("ps1", old_release, tmp_path)  # already known: nothing new
+    plan = nb.plan(old_release, improved, releases.earlier("ps1", tmp_path))
+    assert plan.flags == []
+    assert codes(plan)[0] == SETUP + "\nimport math"  # the current source's locked cell runs
+    edited = nb.student_copy(source, "solution")
+    find(edited, "setup").source = "import numpy as np\nnp.sum = max"
+    assert any("edited" in f for f in nb.plan(edited, improved, releases.earlier("ps1", tmp_path)).flags)
