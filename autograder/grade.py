@@ -290,7 +290,6 @@ def grade_submission(
         for index, outcome in sorted(invoker.outcomes.items()):
             if outcome.error is not None:
                 kind, message = outcome.error
-                message = _CELL_NAME.sub(lambda m: f"<cell {int(m.group(1)) + 1}>", message)
                 notes.append(truncate(f"cell {_cell_label(index)} raised {kind}: {message}", 400))
     except BaseException:  # a grader error, or the grader is being stopped: no report, kill now
         invoker.abort()
@@ -336,10 +335,6 @@ def submission_digest(path: Path, source_notebook: Path) -> str:
             digest.update(b"<unreadable>")
         digest.update(b"\0")
     return digest.hexdigest()
-
-
-#: How the worker names a cell's code in tracebacks and SyntaxErrors: ``<cell INDEX>``, 0-based.
-_CELL_NAME = re.compile(r"<cell (\d+)>")
 
 
 def _cell_label(index: int) -> str:

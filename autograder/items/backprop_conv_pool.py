@@ -415,7 +415,7 @@ AUDIT: tuple[Requirement, ...] = (
     # ---- conv2d_backward
     R(
         "conv2d_backward",
-        "the lecture's example: db = 1 + 2 + ... + 9",
+        "on the lecture's example, expected [45] = 1 + 2 + ... + 9",
         "matches the lecture's worked example",
         "wrong only on the lecture's example",
     ),
@@ -478,7 +478,7 @@ AUDIT: tuple[Requirement, ...] = (
     # ---- numerical_gradient
     R(
         "numerical_gradient",
-        "numerical_gradient(lambda z: np.sum(z ** 2), np.array([1.0, 2.0, 3.0])), [2, 4, 6]",
+        "got = numerical_gradient(lambda z: np.sum(z ** 2), np.array([1.0, 2.0, 3.0]))",
         "matches the lecture's worked example",
         "wrong only on the lecture's example",
     ),

@@ -518,7 +518,7 @@ AUDIT: tuple[Requirement, ...] = (
     R("BaselineMLP", "`Dropout(dropout)`", _DROPOUT, "dropout rate fixed at 0.2"),
     R(
         "BaselineMLP",
-        "in eval mode dropout is off: two passes agree",
+        "in eval mode two passes differ by up to {difference:.3g}, expected 0: dropout must be off",
         "dropout is off in eval mode",
         "dropout also in eval mode",
         also=(_MLP_FORWARD,),
@@ -572,7 +572,7 @@ AUDIT: tuple[Requirement, ...] = (
     R("FashionCNN", "`Dropout(0.3)`", _DROPOUT, "no dropout"),
     R(
         "FashionCNN",
-        "in eval mode dropout is off",
+        "expected 0: dropout must be off",
         "dropout is off in eval mode",
         "dropout also in eval mode",
         also=(_CNN_FORWARD,),
@@ -580,7 +580,7 @@ AUDIT: tuple[Requirement, ...] = (
     ),
     R(
         "FashionCNN",
-        "assert cnn(x).shape == (2, 10)",
+        "has shape {got}, expected (2, 10)",
         "logits of shape (N, 10) for (N, 1, 28, 28) images",
         "logits of shape (N, 10, 1)",
         also=(_CNN_FORWARD,),
@@ -619,7 +619,7 @@ AUDIT: tuple[Requirement, ...] = (
     ),
     R(
         "count_parameters",
-        "nn.Sequential(nn.Conv2d(32, 64, 3), nn.ReLU(), nn.BatchNorm2d(64))) == 18_496 + 128",
+        "nn.Sequential(nn.Conv2d(32, 64, 3), nn.ReLU(), nn.BatchNorm2d(64)), 18_496 + 128",
         "linear, convolution and batch-norm stacks",
         "Linear and Conv2d layers only (not BatchNorm2d)",
         also=(
@@ -739,7 +739,7 @@ AUDIT: tuple[Requirement, ...] = (
     # ---- per_class_accuracy
     R(
         "per_class_accuracy",
-        "per_class_accuracy(np.array([[5, 1], [2, 2]])), [5 / 6, 0.5]",
+        "(np.array([[5, 1], [2, 2]]), [5 / 6, 0.5]),",
         "matches the lecture's worked example",
         "wrong only on the lecture's matrix",
     ),

@@ -402,6 +402,9 @@ class Session:
             "--hostname",
             "sandbox",
             "--die-with-parent",
+            # the zygote itself is PID 1 (it reaps its children): no separate bubblewrap reaper, which,
+            # orphaned when bubblewrap exits, would stay a zombie under an init that does not reap
+            "--as-pid-1",
             "--new-session",
             "--clearenv",
         ]

@@ -70,6 +70,7 @@ import gc
 import importlib.abc
 import io
 import os
+import re
 import resource
 import signal
 import sys
@@ -486,10 +487,14 @@ def _message(exc: BaseException) -> str:
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 3] + "..."
 
 
+#: IPython's name for a cell's code (``<ipython-input-N-hash>``); the grader says ``<cell N>``.
+_IPYTHON_CELL = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
+
+
 def _error(exc: BaseException) -> dict[str, str]:
     if isinstance(exc, Deadline):
         return {"type": "Timeout", "message": str(exc)}
-    return {"type": type(exc).__name__, "message": _message(exc)}
+    return {"type": type(exc).__name__, "message": _IPYTHON_CELL.sub(r"<cell \1>", _message(exc))}
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
@@ -624,13 +629,14 @@ class Server:
         self.cell_index = index
         try:
             if self.shell is not None:
+                self.shell.execution_count = index + 1  # IPython names the code <ipython-input-N-...>
                 result = _timed(timeout, lambda: self.shell.run_cell(source, store_history=False))
                 failure = result.error_before_exec or result.error_in_exec
                 error = None if failure is None else _error(failure)
             else:  # no IPython: its commands become comments, the rest runs as Python
                 lines = source.split("\n")
                 source = "\n".join("# " + ln if ln.lstrip().startswith(("%", "!")) else ln for ln in lines)
-                code = compile(source, f"<cell {index}>", "exec")
+                code = compile(source, f"<cell {index + 1}>", "exec")  # numbered from 1, as JupyterLab
                 _timed(timeout, lambda: exec(code, self.namespace))
                 error = None
         except BaseException as exc:  # the student's code may raise anything, SystemExit included

@@ -212,7 +212,10 @@ def test_feedback_counts_cells_from_one_as_jupyterlab_does(tmp_path: Path) -> No
     notebook.cells.insert(4, nbformat.v4.new_code_cell("print((1, 2)"))
     path = tmp_path / "cells.ipynb"
     nbformat.write(notebook, path)
-    graded = grade.grade_submission(grade.Submission("cells", path), settings(tmp_path / "out"), source())
+    with settings(tmp_path / "out").session() as session:
+        graded = grade.grade_submission(
+            grade.Submission("cells", path), settings(tmp_path / "out"), source(), session
+        )
     assert any(n.startswith("cell 3 raised Timeout") for n in graded.notes), graded.notes
     (syntax,) = [n for n in graded.notes if "SyntaxError" in n]
     assert syntax.startswith("cell 5 raised SyntaxError") and "<cell 5>" in syntax, syntax

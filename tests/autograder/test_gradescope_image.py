@@ -167,3 +167,49 @@ def test_attacks_on_the_autograders_files_get_nothing(image: tuple[Path, Path, P
     time.sleep(5)  # the double-forked process would rewrite results.json now, had it survived
     again = json.loads((root / "results" / "results.json").read_text())
     assert again == written
+
+
+ATTACKS = Path(__file__).resolve().parents[1] / "hardening" / "attacks"
+#: The hardening attacks that go after Gradescope's files, their placeholders filled for its layout.
+GRADESCOPE_PLACES = {
+    "course": "/autograder/source/course",
+    "out": "/autograder/results",
+    "subs": "/autograder/submission",
+    "drop": "/tmp",
+    "home": "/root",
+    "victim": "/autograder/results/results.json",
+    "sock": "/tmp/none.sock",
+    "port": "9",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("attack", "target"),
+    [
+        ("guard_kill_switch", "output_size"),  # reads the instructor's source notebook and runs it
+        ("tests_folder_solutions", "output_size"),  # reads correct implementations from the course tree
+        ("setsid_double_fork_persists", None),  # a grandchild rewrites results.json after the grader
+        ("write_grader_files_nonroot", None),  # overwrites results, appends to the grader's modules
+    ],
+)
+def test_hardening_attacks_get_nothing_in_gradescopes_container(
+    image: tuple[Path, Path, Path], attack: str, target: str | None
+) -> None:
+    root = image[0]
+    data = json.loads((ATTACKS / f"{attack}.ipynb").read_text())
+    for cell in data["cells"]:
+        if cell["cell_type"] == "code":
+            text = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            for key, value in GRADESCOPE_PLACES.items():
+                text = text.replace("{" + key + "}", value)
+            cell["source"] = text
+    results = grade_in_image(image, nbformat.from_dict(data))
+    scores = {t["name"]: t["score"] for t in results["tests"]}
+    assert results["score"] == sum(scores.values())  # the grader's own numbers
+    if target is not None:
+        assert scores[target] == 0, scores
+    time.sleep(5)  # a process that outlived the grading would rewrite the results now
+    assert json.loads((root / "results" / "results.json").read_text()) == results
+    site = next((image[1] / "autograder-venv" / "lib").glob("python3*/site-packages"))
+    assert "touched by a student" not in (site / "autograder" / "compare.py").read_text()

@@ -108,7 +108,7 @@ def test_the_class_report_of_the_demo_class(
     )
     assert proc.returncode == 0, proc.stderr
     report = out / "class_report"
-    students = ["ada", "bo", "cy", "cy2", "cy3", "di", "ed", "tampered"]
+    students = ["ada", "bo", "cy", "cy2", "cy3", "di", "ed", "fa", "tampered"]
 
     # grades.csv (for an LMS) agrees with the grader's own grades.csv
     graded = {r["student"]: r["total"] for r in csv.DictReader((out / "grades.csv").open())}
@@ -117,18 +117,18 @@ def test_the_class_report_of_the_demo_class(
 
     items = {r["item"]: r for r in csv.DictReader((report / "items.csv").open())}
     assert items["output_size"]["not_written"] == "1"  # bo handed in the stubs
-    assert items["output_size"]["partial"] == "3"  # cy and the two copies
+    assert items["output_size"]["partial"] == "4"  # cy, the two copies, and fa (the same bug)
     assert items["receptive_field"]["partial"] == "1" and items["conv2d_params"]["partial"] == "1"  # di, ed
 
-    # the property cy's bug breaks: the 7 students who wrote output_size, 3 of them fail it
+    # the property cy's bug breaks: the 8 students who wrote output_size, 4 of them fail it
     props = {(r["item"], r["property"]): r for r in csv.DictReader((report / "properties.csv").open())}
     floor = props[("output_size", "stride > 1 rounds down")]
-    assert (floor["passed"], floor["tried"]) == ("4", "7")
+    assert (floor["passed"], floor["tried"]) == ("4", "8")
 
-    shared = [r for r in csv.DictReader((report / "misconceptions.csv").open()) if r["students"] == "3"]
+    shared = [r for r in csv.DictReader((report / "misconceptions.csv").open()) if r["students"] == "4"]
     assert {r["property"] for r in shared} >= {"stride > 1 rounds down"}
     assert all(
-        r["who"] == "cy cy2 cy3" and "got 1.5" in r["outcome"]
+        r["who"] == "cy cy2 cy3 fa" and "got 1.5" in r["outcome"]
         for r in shared
         if "rounds down" in r["property"]
     )
@@ -137,11 +137,11 @@ def test_the_class_report_of_the_demo_class(
     assert set(flagged) == {"tampered"} and "points" in flagged["tampered"]
 
     page = (report / "index.html").read_text()
-    assert "<b>3 students</b> fail <i>output_size: stride &gt; 1 rounds down</i>" in page
+    assert "<b>4 students</b> fail <i>output_size: stride &gt; 1 rounds down</i>" in page
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == 3 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     data = json.loads((report / "class_report.json").read_text())
-    assert {m["students"] for m in data["misconceptions"]} >= {3, 1}
+    assert {m["students"] for m in data["misconceptions"]} >= {4, 1}
     # the figures are clean: no overlapping or cut-off text, no empty box
     for name, figure in make_figures(build(find_records([out]))).items():
         assert figure_problems(figure) == [], name
@@ -167,7 +167,7 @@ def test_the_formgrader_on_the_demo_class_offline(
         driver.get(lab.url("formgrader/manage_assignments"))
         wait.until(lambda d: ASSIGNMENT in d.find_element(By.TAG_NAME, "body").text)
         body = driver.find_element(By.TAG_NAME, "body").text
-        assert "Manage Assignments" in body and re.search(rf"{ASSIGNMENT}\s.*\b5\b", body), body[:2000]
+        assert "Manage Assignments" in body and re.search(rf"{ASSIGNMENT}\s.*\b6\b", body), body[:2000]
         assert "does not exist" not in body  # the demo class has its own exchange
         screenshot(driver, "formgrader")
 

@@ -737,10 +737,9 @@ BROKEN: list[Case] = [
     case(
         "duplicated_solution_cell",
         "broken",
-        "the receptive_field cell appears twice",
+        "the receptive_field cell appears twice (graded on what it defines at its test cell, flagged)",
         [Edit("duplicate", "receptive_field")],
-        scores={"receptive_field": ZERO},
-        message="keep exactly one",
+        flag="solution cell 'receptive_field' appears 2 times",
     ),
     case(
         "solution_cell_as_markdown",
