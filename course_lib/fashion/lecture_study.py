@@ -31,8 +31,8 @@ from course_lib.fashion.models import forward_flops
 from course_lib.fashion.study import (
     STUDY_CONFIG,
     PairedDifference,
-    _mean_std,
     apply_grading_budget,
+    mean_std,
     paired_difference,
 )
 from course_lib.fashion.train import (
@@ -116,8 +116,8 @@ class LectureStudy:
             runs = self.runs.get(arm.key, [])
             if not runs:  # a study cut short
                 continue
-            acc = _mean_std([r.test_accuracy for r in runs])
-            loss = _mean_std([r.test_loss for r in runs])
+            acc = mean_std([r.test_accuracy for r in runs])
+            loss = mean_std([r.test_loss for r in runs])
             flops = forward_flops(arm.config.build_model()) / 1e6
             rows.append(
                 ArmRow(

@@ -14,7 +14,9 @@ pooled seed standard deviation :math:`\sqrt{(s_a^2 + s_b^2) / 2}` is reported ne
 
 :func:`run_epoch_timing` trains the CNN of each kernel size for a longer schedule (15 epochs) only to
 time it: per epoch, the wall time and the median training step times the number of steps (robust to
-bursts of other work on a shared machine), with the load average.
+bursts of other work on a shared machine), with the load average. The runs' epochs alternate
+(3x3 epoch 1, 5x5 epoch 1, 3x3 epoch 2, ...), so slow and quiet periods of the machine hit every kernel
+size alike, and the ratio of two kernel sizes is taken epoch by epoch (median of the per-epoch ratios).
 
 Grading budget: when ``NBGRADER_EXECUTION`` is set (nbgrader autograde), every call runs on at most
 :data:`GRADING_TRAIN_SUBSET` training / :data:`GRADING_TEST_SUBSET` test images for one epoch, so a
@@ -36,7 +38,14 @@ import numpy as np
 from torch import nn
 
 from course_lib.fashion.data import FashionData
-from course_lib.fashion.train import EpochRecord, TrainConfig, TrainResult, load_average, run_training
+from course_lib.fashion.train import (
+    EpochRecord,
+    TrainConfig,
+    TrainingRun,
+    TrainResult,
+    load_average,
+    run_training,
+)
 
 GRADING_TRAIN_SUBSET = 512
 GRADING_TEST_SUBSET = 500
@@ -76,7 +85,7 @@ def apply_grading_budget(
     )
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof = 1; 0.0 for a single value)."""
     arr = np.asarray(values, dtype=np.float64)
     return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
@@ -101,8 +110,8 @@ def paired_difference(acc_a: Mapping[int, float], acc_b: Mapping[int, float]) ->
     if not seeds:
         return None
     d = [acc_b[s] - acc_a[s] for s in seeds]
-    mean, std = _mean_std(d)
-    noise = math.sqrt((_mean_std(list(acc_a.values()))[1] ** 2 + _mean_std(list(acc_b.values()))[1] ** 2) / 2)
+    mean, std = mean_std(d)
+    noise = math.sqrt((mean_std(list(acc_a.values()))[1] ** 2 + mean_std(list(acc_b.values()))[1] ** 2) / 2)
     n = len(d)
     if n < 2:
         t, exceeds = math.nan, False
@@ -165,8 +174,8 @@ class KernelStudy:
         for name, k, runs in groups:
             if not runs:  # a study cut short
                 continue
-            acc = _mean_std([r.test_accuracy for r in runs])
-            loss = _mean_std([r.test_loss for r in runs])
+            acc = mean_std([r.test_accuracy for r in runs])
+            loss = mean_std([r.test_loss for r in runs])
             rows.append(
                 SummaryRow(
                     name,
@@ -342,6 +351,7 @@ class TimingRow:
     wall_min: float
     step_median: float  # median over epochs of (median step time x steps): the robust figure
     ratio: float  # step_median / the first kernel size's step_median
+    paired_ratio: float  # median over epochs of step_seconds / the first kernel size's, same epoch
     test_accuracy: float
     load_min: float  # 1-minute load average at the end of the epochs: min / median / max
     load_median: float
@@ -350,7 +360,8 @@ class TimingRow:
 
 @dataclass
 class EpochTiming:
-    """The runs of :func:`run_epoch_timing` and the load average before each."""
+    """The runs of :func:`run_epoch_timing` and the load average before each (one value when the runs
+    were interleaved)."""
 
     runs: list[TrainResult]
     load_before: list[float]
@@ -359,9 +370,13 @@ class EpochTiming:
         rows: list[TimingRow] = []
         for r in self.runs:
             wall = np.array([h.seconds for h in r.history])
-            step = float(np.median([h.step_seconds for h in r.history]))
+            steps = np.array([h.step_seconds for h in r.history])
+            step = float(np.median(steps))
             load = np.array([h.load_average for h in r.history])
             first = rows[0].step_median if rows else step
+            base = np.array([h.step_seconds for h in self.runs[0].history])
+            n = min(len(base), len(steps))
+            paired = float(np.median(steps[:n] / base[:n]))
             rows.append(
                 TimingRow(
                     r.config.kernel_size,
@@ -372,6 +387,7 @@ class EpochTiming:
                     float(wall.min()),
                     step,
                     step / first,
+                    paired,
                     r.test_accuracy,
                     float(np.min(load)),
                     float(np.median(load)),
@@ -405,14 +421,15 @@ class EpochTiming:
 def format_timing_markdown(timing: EpochTiming) -> str:
     """The timing rows as a Markdown table, then each run's per-epoch seconds (wall / median-step)."""
     lines = [
-        "| model | parameters | epochs | s / epoch (median step x steps) | ratio | wall s / epoch: "
-        "mean / median / min | test accuracy (%) | load average (min / median / max) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | parameters | epochs | s / epoch (median step x steps) | ratio | paired ratio | wall s / "
+        "epoch: mean / median / min | test accuracy (%) | load average (min / median / max) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in timing.rows():
         lines.append(
             f"| cnn {r.kernel_size}x{r.kernel_size} | {r.params:,} | {r.epochs} | {r.step_median:.1f} "
-            f"| {r.ratio:.2f} | {r.wall_mean:.1f} / {r.wall_median:.1f} / {r.wall_min:.1f} "
+            f"| {r.ratio:.2f} | {r.paired_ratio:.2f} "
+            f"| {r.wall_mean:.1f} / {r.wall_median:.1f} / {r.wall_min:.1f} "
             f"| {100 * r.test_accuracy:.2f} | {r.load_min:.1f} / {r.load_median:.1f} / {r.load_max:.1f} |"
         )
     lines.append("")
@@ -434,23 +451,27 @@ def run_epoch_timing(
     progress: bool | None = None,
     out_dir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
+    interleave: bool = True,
 ) -> EpochTiming:
     """Train the study CNN of every kernel size for ``epochs`` epochs (one seed, all training images
     unless ``subset``) and keep the per-epoch times; the test accuracy comes for free.
 
-    ``log`` receives one progress line per epoch. With ``out_dir`` the files of
-    :meth:`EpochTiming.save` are rewritten after every run.
+    ``interleave`` (default) alternates the runs epoch by epoch (:class:`TrainingRun`); otherwise they
+    run one after the other. ``log`` receives one progress line per epoch. With ``out_dir`` the files of
+    :meth:`EpochTiming.save` are rewritten after every run (interleaved: at the end).
     """
     kernel_sizes = tuple(kernel_sizes)
     if not kernel_sizes:
         raise ValueError("kernel_sizes must be non-empty")
     epochs, subset, test_subset = apply_grading_budget(epochs, subset, None)
     data = (data if data is not None else FashionData.load()).subset(subset, test_subset)
-    timing = EpochTiming([], [])
-    for k in kernel_sizes:
-        cfg = replace(config, kernel_size=k, epochs=epochs, seed=seed, subset=None, test_subset=None)
+    configs = [
+        replace(config, kernel_size=k, epochs=epochs, seed=seed, subset=None, test_subset=None)
+        for k in kernel_sizes
+    ]
 
-        def report(h: EpochRecord, k: int = k) -> None:
+    def reporter(k: int) -> Callable[[EpochRecord], None]:
+        def report(h: EpochRecord) -> None:
             if log is not None:
                 log(
                     f"cnn {k}x{k} epoch {h.epoch}/{epochs}: {h.seconds:.1f} s wall, "
@@ -458,8 +479,25 @@ def run_epoch_timing(
                     f"load {h.load_average:.2f}"
                 )
 
+        return report
+
+    timing = EpochTiming([], [])
+    if interleave:
         timing.load_before.append(load_average())
-        result = run_training(cfg, data, device, progress, on_epoch=report)
+        runs = [TrainingRun.prepare(cfg, data, device) for cfg in configs]
+        for _ in range(epochs):
+            for cfg, run in zip(configs, runs, strict=True):
+                run.fit(1, progress, reporter(cfg.kernel_size))
+        for run in runs:
+            result = run.result()
+            result.model = None
+            timing.runs.append(result)
+        if out_dir is not None:
+            timing.save(out_dir)
+        return timing
+    for cfg in configs:
+        timing.load_before.append(load_average())
+        result = run_training(cfg, data, device, progress, on_epoch=reporter(cfg.kernel_size))
         result.model = None
         timing.runs.append(result)
         if out_dir is not None:

@@ -39,6 +39,7 @@ from course_lib.fashion.data import (
     LECTURE_STD,
     N_CLASSES,
     FashionData,
+    Loaders,
     make_loaders,
 )
 from course_lib.fashion.memory import retain_freed_memory
@@ -374,18 +375,21 @@ def fit(
     progress: bool | None = None,
     target_accuracy: float | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    first_epoch: int = 1,
 ) -> list[EpochRecord]:
     """Train for ``epochs`` (or until the eval accuracy reaches ``target_accuracy``); the history.
 
     A per-batch ``scheduler`` steps after every batch; a ``ReduceLROnPlateau`` steps after every
     epoch with that epoch's evaluation loss. ``EpochRecord.lr`` is the LR the epoch started with.
-    ``on_epoch`` is called with every finished epoch's record (progress lines in long studies).
+    ``on_epoch`` is called with every finished epoch's record (progress lines in long studies);
+    ``first_epoch`` numbers the records when a run is fitted in pieces (:class:`TrainingRun`).
     """
     epochs = check_int("epochs", epochs, minimum=1)
     history: list[EpochRecord] = []
     plateau = scheduler if isinstance(scheduler, Plateau) else None
     per_batch = None if plateau is not None else scheduler
-    bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not _progress_enabled(progress))
+    epoch_numbers = range(first_epoch, first_epoch + epochs)
+    bar = tqdm(epoch_numbers, desc="epochs", disable=not _progress_enabled(progress))
     for epoch in bar:
         lr = optimizer.param_groups[0]["lr"]
         steps: list[float] = []
@@ -407,6 +411,99 @@ def fit(
     return history
 
 
+@dataclass
+class TrainingRun:
+    """One seeded run in three steps: :meth:`prepare` (seed, loaders, model, optimizer, schedule),
+    :meth:`fit` (any number of times: epochs continue where they stopped), :meth:`result` (the test
+    set). :func:`run_training` is the three in a row; :func:`course_lib.fashion.study.run_epoch_timing`
+    interleaves the epochs of several runs so that they share the machine's load.
+
+    The data order and augmentation draw from each run's own generators, but dropout draws from torch's
+    global generator: runs fitted in alternation are deterministic, yet not bit-identical to the same
+    runs fitted one after the other.
+    """
+
+    config: TrainConfig
+    device: str
+    loaders: Loaders
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Scheduler | None
+    history: list[EpochRecord] = field(default_factory=list)
+
+    @classmethod
+    def prepare(
+        cls, config: TrainConfig, data: FashionData | None = None, device: str | None = None
+    ) -> TrainingRun:
+        """Seed everything and build the loaders, model, optimizer and schedule of ``config``."""
+        device = device or default_device()
+        retain_freed_memory()  # reuse freed activation memory instead of page-faulting it in every step
+        seed_everything(config.seed)
+        data = (data if data is not None else FashionData.load()).subset(config.subset, config.test_subset)
+        loaders = make_loaders(
+            data,
+            batch_size=config.batch_size,
+            val_size=config.val_size,
+            augment=config.augment,
+            seed=config.seed,
+            channels_last=config.channels_last,
+            normalization=config.normalization,
+        )
+        model = config.build_model().to(device)
+        if config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = config.build_optimizer(model)
+        scheduler = config.build_scheduler(optimizer, len(loaders.train))
+        return cls(config, device, loaders, model, optimizer, scheduler)
+
+    def fit(
+        self, epochs: int, progress: bool | None = None, on_epoch: Callable[[EpochRecord], None] | None = None
+    ) -> list[EpochRecord]:
+        """Train ``epochs`` more epochs (see :func:`fit`); returns and keeps their records."""
+        eval_loader = self.loaders.val if self.loaders.val is not None else self.loaders.test
+        records = fit(
+            self.model,
+            self.loaders.train,
+            eval_loader,
+            self.optimizer,
+            epochs,
+            self.scheduler,
+            self.device,
+            progress,
+            self.config.target_accuracy,
+            on_epoch,
+            first_epoch=len(self.history) + 1,
+        )
+        self.history += records
+        return records
+
+    def result(self) -> TrainResult:
+        """Evaluate on the test set and collect the :class:`TrainResult` (the model included)."""
+        if not self.history:
+            raise ValueError("fit() the run for at least one epoch before asking for its result")
+        logits, y = _logits(
+            self.model, self.loaders.test, self.device
+        )  # one pass: loss, accuracy, predictions
+        y_pred = logits.argmax(1)
+        test_loss = nn.functional.cross_entropy(logits, y).item()
+        test_acc = (y_pred == y).double().mean().item()
+        cm = confusion_matrix(y.numpy(), y_pred.numpy())
+        return TrainResult(
+            config=self.config,
+            params=count_parameters(self.model),
+            first_layer_params=first_layer_parameters(self.model),
+            test_loss=test_loss,
+            test_accuracy=test_acc,
+            confusion=cm.tolist(),
+            per_class_accuracy=dict(zip(CLASS_NAMES, per_class_accuracy(cm).tolist(), strict=True)),
+            history=list(self.history),
+            seconds_per_epoch=float(np.mean([h.seconds for h in self.history])),
+            eval_split="val" if self.loaders.val is not None else "test",
+            model=self.model,
+            step_seconds_per_epoch=float(np.median([h.step_seconds for h in self.history])),
+        )
+
+
 def run_training(
     config: TrainConfig,
     data: FashionData | None = None,
@@ -421,56 +518,9 @@ def run_training(
     ``val_size`` to keep the test set out of training decisions). ``data`` defaults to
     :meth:`FashionData.load` (the verified real files).
     """
-    device = device or default_device()
-    retain_freed_memory()  # reuse freed activation memory instead of page-faulting it in every step
-    seed_everything(config.seed)
-    data = (data if data is not None else FashionData.load()).subset(config.subset, config.test_subset)
-    loaders = make_loaders(
-        data,
-        batch_size=config.batch_size,
-        val_size=config.val_size,
-        augment=config.augment,
-        seed=config.seed,
-        channels_last=config.channels_last,
-        normalization=config.normalization,
-    )
-    model = config.build_model().to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = config.build_optimizer(model)
-    scheduler = config.build_scheduler(optimizer, len(loaders.train))
-    eval_loader = loaders.val if loaders.val is not None else loaders.test
-    history = fit(
-        model,
-        loaders.train,
-        eval_loader,
-        optimizer,
-        config.epochs,
-        scheduler,
-        device,
-        progress,
-        config.target_accuracy,
-        on_epoch,
-    )
-    logits, y = _logits(model, loaders.test, device)  # one pass: loss, accuracy and predictions
-    y_pred = logits.argmax(1)
-    test_loss = nn.functional.cross_entropy(logits, y).item()
-    test_acc = (y_pred == y).double().mean().item()
-    cm = confusion_matrix(y.numpy(), y_pred.numpy())
-    return TrainResult(
-        config=config,
-        params=count_parameters(model),
-        first_layer_params=first_layer_parameters(model),
-        test_loss=test_loss,
-        test_accuracy=test_acc,
-        confusion=cm.tolist(),
-        per_class_accuracy=dict(zip(CLASS_NAMES, per_class_accuracy(cm).tolist(), strict=True)),
-        history=history,
-        seconds_per_epoch=float(np.mean([h.seconds for h in history])),
-        eval_split="val" if loaders.val is not None else "test",
-        model=model,
-        step_seconds_per_epoch=float(np.median([h.step_seconds for h in history])),
-    )
+    run = TrainingRun.prepare(config, data, device)
+    run.fit(config.epochs, progress, on_epoch)
+    return run.result()
 
 
 def save_result(result: TrainResult, out_dir: str | Path) -> Path:

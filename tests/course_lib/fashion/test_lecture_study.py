@@ -200,20 +200,34 @@ def test_timing_rows_by_hand() -> None:
     assert r3.step_median == pytest.approx(20.5) and r5.step_median == pytest.approx(50.0)
     assert r3.wall_mean == pytest.approx(71 / 3) and r3.wall_median == 21.0 and r3.wall_min == 20.0
     assert r3.ratio == 1.0 and r5.ratio == pytest.approx(50 / 20.5)
+    assert r5.paired_ratio == pytest.approx(statistics.median([49 / 20, 51 / 21, 50 / 20.5]))
     assert (r3.load_min, r3.load_median, r3.load_max) == (1.0, 2.0, 3.0)
     text = format_timing_markdown(timing)
-    assert "| cnn 5x5 | 405,898 | 3 | 50.0 | 2.44 |" in text
+    assert "| cnn 5x5 | 405,898 | 3 | 50.0 | 2.44 | 2.44 |" in text
     assert "- cnn 3x3, s per epoch (wall/step): 20.0/20.0, 30.0/21.0, 21.0/20.5" in text
 
 
-def test_timing_on_a_tiny_subset(synthetic_data: FashionData, tmp_path: Path) -> None:
+@pytest.mark.parametrize("interleave", [True, False])
+def test_timing_on_a_tiny_subset(synthetic_data: FashionData, tmp_path: Path, interleave: bool) -> None:
+    """Interleaved: the epochs alternate between kernel sizes (3, 5, 3, 5); otherwise 3, 3, 5, 5."""
     config = replace(STUDY_CONFIG, channels=(4, 8, 8), hidden=(16,), batch_size=8)
     lines: list[str] = []
     timing = run_epoch_timing(
-        (3, 5), 2, subset=32, config=config, data=synthetic_data, out_dir=tmp_path, log=lines.append
+        (3, 5),
+        2,
+        subset=32,
+        config=config,
+        data=synthetic_data,
+        out_dir=tmp_path,
+        log=lines.append,
+        interleave=interleave,
     )
     assert [r.kernel_size for r in timing.rows()] == [3, 5]
-    assert all(len(r.history) == 2 and all(h.steps == 4 for h in r.history) for r in timing.runs)
-    assert len(lines) == 4 and lines[0].startswith("cnn 3x3 epoch 1/2")
+    assert all(
+        [h.epoch for h in r.history] == [1, 2] and all(h.steps == 4 for h in r.history) for r in timing.runs
+    )
+    order = [line.split(" epoch")[0] for line in lines]
+    assert order == (["cnn 3x3", "cnn 5x5"] * 2 if interleave else ["cnn 3x3"] * 2 + ["cnn 5x5"] * 2)
+    assert len(timing.load_before) == (1 if interleave else 2)
     loaded = EpochTiming.load(tmp_path / "timing.json")
-    assert loaded.rows() == timing.rows() and len(loaded.load_before) == 2
+    assert loaded.rows() == timing.rows()

@@ -20,6 +20,7 @@ from course_lib.fashion.train import (
     LECTURE_CONFIG,
     PRESETS,
     TrainConfig,
+    TrainingRun,
     TrainResult,
     confusion_matrix,
     evaluate,
@@ -339,3 +340,18 @@ def test_old_results_without_step_times_still_load() -> None:
     }
     result = TrainResult.from_json(saved)
     assert result.config.hidden == (16,) and np.isnan(result.history[0].median_step)
+
+
+def test_a_run_fitted_in_pieces_is_the_run_fitted_at_once(synthetic_data: FashionData) -> None:
+    """TrainingRun: prepare, fit 1 epoch, fit 1 more = run_training for 2 epochs, bit for bit (the
+    epochs continue: numbering, optimizer state, data order)."""
+    at_once = run_training(TINY, synthetic_data, "cpu", progress=False)
+    run = TrainingRun.prepare(TINY, synthetic_data, "cpu")
+    with pytest.raises(ValueError, match="fit"):
+        run.result()
+    run.fit(1, progress=False)
+    run.fit(1, progress=False)
+    pieces = run.result()
+    assert [h.epoch for h in pieces.history] == [1, 2]
+    assert [h.train_loss for h in pieces.history] == [h.train_loss for h in at_once.history]
+    assert pieces.test_loss == at_once.test_loss and pieces.confusion == at_once.confusion
