@@ -481,9 +481,8 @@ class TrainingRun:
         """Evaluate on the test set and collect the :class:`TrainResult` (the model included)."""
         if not self.history:
             raise ValueError("fit() the run for at least one epoch before asking for its result")
-        logits, y = _logits(
-            self.model, self.loaders.test, self.device
-        )  # one pass: loss, accuracy, predictions
+        # one pass over the test set: loss, accuracy and predictions
+        logits, y = _logits(self.model, self.loaders.test, self.device)
         y_pred = logits.argmax(1)
         test_loss = nn.functional.cross_entropy(logits, y).item()
         test_acc = (y_pred == y).double().mean().item()
