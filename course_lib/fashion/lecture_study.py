@@ -86,6 +86,7 @@ class ArmRow:
     forward_mflops: float  # per image: 2 x multiply-adds of the convolutions and linear layers / 1e6
     seconds_per_epoch: float  # mean over seeds of the median-step figure
     wall_seconds_per_epoch: float  # mean over seeds of the mean wall time of an epoch
+    cpu_seconds_per_epoch: float  # mean over seeds of the median CPU seconds of an epoch
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,9 @@ class ComparisonRow:
     a: str
     b: str
     difference: PairedDifference
-    time_ratio: float  # seconds per epoch of b / of a
+    time_ratio: float  # seconds per epoch (median step) of b / of a
     params_ratio: float  # parameters of b / of a
+    cpu_ratio: float  # CPU seconds per epoch of b / of a
 
 
 @dataclass
@@ -130,6 +132,7 @@ class LectureStudy:
                     flops,
                     float(np.mean([r.step_seconds_per_epoch for r in runs])),
                     float(np.mean([r.seconds_per_epoch for r in runs])),
+                    float(np.mean([r.cpu_seconds_per_epoch for r in runs])),
                 )
             )
         return rows
@@ -146,7 +149,8 @@ class LectureStudy:
             if diff is None:
                 continue
             time_ratio = by_key[b].seconds_per_epoch / by_key[a].seconds_per_epoch
-            rows.append(ComparisonRow(a, b, diff, time_ratio, by_key[b].params / by_key[a].params))
+            cpu_ratio = by_key[b].cpu_seconds_per_epoch / by_key[a].cpu_seconds_per_epoch
+            rows.append(ComparisonRow(a, b, diff, time_ratio, by_key[b].params / by_key[a].params, cpu_ratio))
         return rows
 
     def pooled_confusion(self, key: str) -> np.ndarray:
@@ -165,6 +169,7 @@ class LectureStudy:
                     **vars(c.difference),
                     "time_ratio": c.time_ratio,
                     "params_ratio": c.params_ratio,
+                    "cpu_ratio": c.cpu_ratio,
                 }
                 for c in self.comparisons()
             ],
@@ -204,6 +209,7 @@ class LectureStudy:
                     "params",
                     "step_s_per_epoch",
                     "wall_s_per_epoch",
+                    "cpu_s_per_epoch",
                 ]
             )
             for key, runs in self.runs.items():
@@ -218,6 +224,7 @@ class LectureStudy:
                             r.params,
                             r.step_seconds_per_epoch,
                             r.seconds_per_epoch,
+                            r.cpu_seconds_per_epoch,
                         ]
                     )
         paths[2].write_text(format_lecture_markdown(self) + "\n")
@@ -235,23 +242,23 @@ def format_lecture_markdown(study: LectureStudy) -> str:
     """Three Markdown tables: every arm; the paired comparisons; per-class accuracy of the two-block
     CNN against the dense baseline (pooled over seeds)."""
     lines = [
-        "| model | test accuracy (%) | test loss | parameters | forward MFLOPs / image | s / epoch | "
-        "wall s / epoch |",
-        "|---|---|---|---|---|---|---|",
+        "| model | test accuracy (%) | test loss | parameters | forward MFLOPs / image | s / epoch "
+        "(median step) | wall s / epoch | CPU s / epoch |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in study.summary():
         lines.append(
             f"| {r.label} | {100 * r.accuracy_mean:.2f} ± {100 * r.accuracy_std:.2f} "
             f"| {r.loss_mean:.4f} ± {r.loss_std:.4f} | {r.params:,} | {r.forward_mflops:.2f} "
-            f"| {r.seconds_per_epoch:.1f} | {r.wall_seconds_per_epoch:.1f} |"
+            f"| {r.seconds_per_epoch:.1f} | {r.wall_seconds_per_epoch:.1f} | {r.cpu_seconds_per_epoch:.1f} |"
         )
     comparisons = study.comparisons()
     if comparisons:
         lines += [
             "",
             "| comparison (b − a) | accuracy difference (pp, paired) | seed noise (pp) | t "
-            "| beyond seed noise? | parameters b / a | time b / a |",
-            "|---|---|---|---|---|---|---|",
+            "| beyond seed noise? | parameters b / a | time b / a | CPU time b / a |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for c in comparisons:
             d = c.difference
@@ -259,7 +266,7 @@ def format_lecture_markdown(study: LectureStudy) -> str:
             lines.append(
                 f"| {pair} | {100 * d.diff_mean:+.2f} ± {100 * d.diff_std:.2f} | {100 * d.seed_noise:.2f} "
                 f"| {d.t:.2f} | {'yes' if d.exceeds_noise else 'no'} | {c.params_ratio:.3f} "
-                f"| {c.time_ratio:.2f} |"
+                f"| {c.time_ratio:.2f} | {c.cpu_ratio:.2f} |"
             )
     if study.runs.get("two_block") and study.runs.get("dense"):
         cnn = per_class_accuracy(study.pooled_confusion("two_block"))
@@ -308,7 +315,8 @@ def run_lecture_study(
                 log(
                     f"  {arm.label}, seed {seed}, epoch {h.epoch}/{epochs}: loss {h.train_loss:.4f}, "
                     f"test acc {100 * h.eval_accuracy:.2f} %, {h.seconds:.1f} s wall / "
-                    f"{h.step_seconds:.1f} s median-step, load {h.load_average:.2f}"
+                    f"{h.step_seconds:.1f} s median-step / {h.cpu_seconds:.1f} s CPU, "
+                    f"load {h.load_average:.2f}"
                 )
 
         before = load_average()

@@ -352,6 +352,8 @@ class TimingRow:
     step_median: float  # median over epochs of (median step time x steps): the robust figure
     ratio: float  # step_median / the first kernel size's step_median
     paired_ratio: float  # median over epochs of step_seconds / the first kernel size's, same epoch
+    cpu_median: float  # median over epochs of the process's CPU seconds (all threads)
+    cpu_paired_ratio: float  # median over epochs of cpu_seconds / the first kernel size's, same epoch
     test_accuracy: float
     load_min: float  # 1-minute load average at the end of the epochs: min / median / max
     load_median: float
@@ -377,6 +379,9 @@ class EpochTiming:
             base = np.array([h.step_seconds for h in self.runs[0].history])
             n = min(len(base), len(steps))
             paired = float(np.median(steps[:n] / base[:n]))
+            cpu = np.array([h.cpu_seconds for h in r.history])
+            cpu_base = np.array([h.cpu_seconds for h in self.runs[0].history])
+            cpu_paired = float(np.median(cpu[:n] / cpu_base[:n]))
             rows.append(
                 TimingRow(
                     r.config.kernel_size,
@@ -388,6 +393,8 @@ class EpochTiming:
                     step,
                     step / first,
                     paired,
+                    float(np.median(cpu)),
+                    cpu_paired,
                     r.test_accuracy,
                     float(np.min(load)),
                     float(np.median(load)),
@@ -421,22 +428,25 @@ class EpochTiming:
 def format_timing_markdown(timing: EpochTiming) -> str:
     """The timing rows as a Markdown table, then each run's per-epoch seconds (wall / median-step)."""
     lines = [
-        "| model | parameters | epochs | s / epoch (median step x steps) | ratio | paired ratio | wall s / "
-        "epoch: mean / median / min | test accuracy (%) | load average (min / median / max) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | parameters | epochs | s / epoch (median step x steps) | ratio | paired ratio "
+        "| CPU s / epoch | paired CPU ratio | wall s / epoch: mean / median / min | test accuracy (%) "
+        "| load average (min / median / max) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in timing.rows():
         lines.append(
             f"| cnn {r.kernel_size}x{r.kernel_size} | {r.params:,} | {r.epochs} | {r.step_median:.1f} "
-            f"| {r.ratio:.2f} | {r.paired_ratio:.2f} "
+            f"| {r.ratio:.2f} | {r.paired_ratio:.2f} | {r.cpu_median:.1f} | {r.cpu_paired_ratio:.2f} "
             f"| {r.wall_mean:.1f} / {r.wall_median:.1f} / {r.wall_min:.1f} "
             f"| {100 * r.test_accuracy:.2f} | {r.load_min:.1f} / {r.load_median:.1f} / {r.load_max:.1f} |"
         )
     lines.append("")
     for run in timing.runs:
         k = run.config.kernel_size
-        per_epoch = ", ".join(f"{h.seconds:.1f}/{h.step_seconds:.1f}" for h in run.history)
-        lines.append(f"- cnn {k}x{k}, s per epoch (wall/step): {per_epoch}")
+        per_epoch = ", ".join(
+            f"{h.seconds:.1f}/{h.step_seconds:.1f}/{h.cpu_seconds:.1f}" for h in run.history
+        )
+        lines.append(f"- cnn {k}x{k}, s per epoch (wall/step/CPU): {per_epoch}")
     return "\n".join(lines)
 
 
@@ -475,8 +485,8 @@ def run_epoch_timing(
             if log is not None:
                 log(
                     f"cnn {k}x{k} epoch {h.epoch}/{epochs}: {h.seconds:.1f} s wall, "
-                    f"{h.step_seconds:.1f} s median-step, test acc {100 * h.eval_accuracy:.2f} %, "
-                    f"load {h.load_average:.2f}"
+                    f"{h.step_seconds:.1f} s median-step, {h.cpu_seconds:.1f} s CPU, "
+                    f"test acc {100 * h.eval_accuracy:.2f} %, load {h.load_average:.2f}"
                 )
 
         return report

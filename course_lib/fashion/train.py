@@ -11,8 +11,10 @@ r"""Training and evaluation loops, metrics, and one complete seeded training run
   :data:`TWO_BLOCK_CONFIG` / :data:`DENSE_CONFIG` train the second course's two models.
 
 Timing: every epoch records its wall time and, robust to other processes on a shared machine, the
-median duration of its training steps times the number of steps (:attr:`EpochRecord.step_seconds`);
-a burst of load slows a few steps but barely moves their median.
+median duration of its training steps times the number of steps (:attr:`EpochRecord.step_seconds`;
+a burst of load slows a few steps but barely moves their median), and the CPU time the process spent
+in the epoch (all its threads; on a saturated machine, where every wall time stretches with the load,
+the CPU seconds of a one-thread run still measure the work).
 """
 
 from __future__ import annotations
@@ -324,6 +326,7 @@ class EpochRecord:
     steps: int = 0  # training steps (batches) in the epoch
     median_step: float = math.nan  # median wall time of one step, seconds
     load_average: float = math.nan  # 1-minute load average at the end of the epoch
+    cpu_seconds: float = math.nan  # CPU time of the process (all threads) during the training epoch
 
     @property
     def step_seconds(self) -> float:
@@ -347,6 +350,7 @@ class TrainResult:
     eval_split: str
     model: nn.Module | None = field(default=None, repr=False)
     step_seconds_per_epoch: float = math.nan  # median over epochs of EpochRecord.step_seconds
+    cpu_seconds_per_epoch: float = math.nan  # median over epochs of EpochRecord.cpu_seconds
 
     def to_json(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
@@ -393,15 +397,15 @@ def fit(
     for epoch in bar:
         lr = optimizer.param_groups[0]["lr"]
         steps: list[float] = []
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         train_loss = train_one_epoch(model, train_loader, optimizer, device, per_batch, progress, steps)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         eval_loss, eval_acc = evaluate(model, eval_loader, device)
         if plateau is not None:
             plateau.step(eval_loss)
         median = float(np.median(steps)) if steps else math.nan
         record = EpochRecord(epoch, train_loss, eval_loss, eval_acc, seconds, lr, len(steps), median)
-        record.load_average = load_average()
+        record.load_average, record.cpu_seconds = load_average(), cpu_seconds
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
@@ -500,6 +504,7 @@ class TrainingRun:
             eval_split="val" if self.loaders.val is not None else "test",
             model=self.model,
             step_seconds_per_epoch=float(np.median([h.step_seconds for h in self.history])),
+            cpu_seconds_per_epoch=float(np.median([h.cpu_seconds for h in self.history])),
         )
 
 

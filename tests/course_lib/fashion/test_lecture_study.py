@@ -39,9 +39,8 @@ ARM = {a.key: a for a in ARMS}
 def fake_run(key: str, seed: int, accuracy: float, step_seconds: float, confusion: np.ndarray) -> TrainResult:
     """A finished run with chosen accuracy, time and confusion matrix (no training)."""
     config = replace(ARM[key].config, seed=seed)
-    history = [
-        EpochRecord(1, 0.5, 1 - accuracy, accuracy, 2 * step_seconds, 1e-3, 10, step_seconds / 10, 1.0)
-    ]
+    seconds = {"seconds": 2 * step_seconds, "median_step": step_seconds / 10, "cpu_seconds": 3 * step_seconds}
+    history = [EpochRecord(1, 0.5, 1 - accuracy, accuracy, lr=1e-3, steps=10, load_average=1.0, **seconds)]
     return TrainResult(
         config=config,
         params=count_parameters(config.build_model()),
@@ -54,6 +53,7 @@ def fake_run(key: str, seed: int, accuracy: float, step_seconds: float, confusio
         seconds_per_epoch=2 * step_seconds,
         eval_split="test",
         step_seconds_per_epoch=step_seconds,
+        cpu_seconds_per_epoch=3 * step_seconds,
     )
 
 
@@ -107,7 +107,8 @@ def test_summary_and_comparisons_by_hand() -> None:
     separable = comparisons[("cnn3", "cnn3_separable")]
     assert separable.difference.diff_mean == pytest.approx(-0.01)
     assert separable.difference.t == -math.inf and separable.difference.exceeds_noise  # same -1 pp each seed
-    assert separable.time_ratio == pytest.approx(0.5)
+    assert separable.time_ratio == pytest.approx(0.5) and separable.cpu_ratio == pytest.approx(0.5)
+    assert rows["dense"].cpu_seconds_per_epoch == pytest.approx(4.5)
 
 
 def test_markdown_has_the_three_tables() -> None:
@@ -176,9 +177,10 @@ def test_study_rejects_empty_plans(synthetic_data: FashionData) -> None:
 
 
 def fake_timing_run(k: int, walls: list[float], steps: list[float], loads: list[float]) -> TrainResult:
-    """A k x k kernel-study run whose epochs took ``walls`` seconds, ``steps`` by median step."""
+    """A k x k kernel-study run whose epochs took ``walls`` seconds, ``steps`` by median step and
+    ``steps`` + 1 seconds of CPU."""
     history = [
-        EpochRecord(i + 1, 0.5, 0.5, 0.9, w, 1e-3, 100, s / 100, load)
+        EpochRecord(i + 1, 0.5, 0.5, 0.9, w, 1e-3, 100, s / 100, load, s + 1)
         for i, (w, s, load) in enumerate(zip(walls, steps, loads, strict=True))
     ]
     config = replace(STUDY_CONFIG, kernel_size=k)
@@ -201,10 +203,12 @@ def test_timing_rows_by_hand() -> None:
     assert r3.wall_mean == pytest.approx(71 / 3) and r3.wall_median == 21.0 and r3.wall_min == 20.0
     assert r3.ratio == 1.0 and r5.ratio == pytest.approx(50 / 20.5)
     assert r5.paired_ratio == pytest.approx(statistics.median([49 / 20, 51 / 21, 50 / 20.5]))
+    assert r5.cpu_median == pytest.approx(51.0)
+    assert r5.cpu_paired_ratio == pytest.approx(statistics.median([50 / 21, 52 / 22, 51 / 21.5]))
     assert (r3.load_min, r3.load_median, r3.load_max) == (1.0, 2.0, 3.0)
     text = format_timing_markdown(timing)
-    assert "| cnn 5x5 | 405,898 | 3 | 50.0 | 2.44 | 2.44 |" in text
-    assert "- cnn 3x3, s per epoch (wall/step): 20.0/20.0, 30.0/21.0, 21.0/20.5" in text
+    assert "| cnn 5x5 | 405,898 | 3 | 50.0 | 2.44 | 2.44 | 51.0 | 2.37 |" in text
+    assert "- cnn 3x3, s per epoch (wall/step/CPU): 20.0/20.0/21.0, 30.0/21.0/22.0, 21.0/20.5/21.5" in text
 
 
 @pytest.mark.parametrize("interleave", [True, False])

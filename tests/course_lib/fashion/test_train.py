@@ -270,6 +270,7 @@ def test_fit_records_step_times_and_load() -> None:
     assert record.steps == 4 and 0 < record.median_step <= record.seconds
     assert record.step_seconds == pytest.approx(4 * record.median_step)
     assert record.load_average >= 0 or np.isnan(record.load_average)
+    assert record.cpu_seconds > 0
 
 
 def test_lecture_preset_is_the_lecture_recipe() -> None:
