@@ -3,8 +3,10 @@
 ``python -m benchmarks fashion`` prints, measured in one run on the same threads:
 
 1. wall time from nothing (reading and verifying the ``.gz`` files included) until the course's best
-   CNN configuration (:data:`BEST`: the lecture's batch-norm CNN 3x3, AdamW, OneCycle peak 4e-3, batch
-   256, channels-last) first reaches >= 92.0 % test accuracy at the end of an epoch (target <= 120 s);
+   CNN configuration (:data:`BEST`: the course's three-block batch-norm CNN ``FashionCNN(3,
+   batch_norm=True)``, "BN CNN" in the output -- not the lecture's two-block ``LectureCNN`` --, AdamW,
+   OneCycle peak 4e-3, batch 256, channels-last) first reaches >= 92.0 % test accuracy at the end of
+   an epoch (target <= 120 s);
    ``BENCH_FASHION_QUICK=1`` skips this part;
 2. for :data:`BEST` and the study's 3x3 / 5x5 / 7x7 CNNs: seconds per epoch (60,000 images,
    extrapolated from the best of 3 runs of :data:`TIMED_BATCHES` steps after 3 warm-ups) and the training

@@ -36,6 +36,27 @@ def check_int(name: str, value: object, minimum: int | None = None, why: str = "
     return value
 
 
+def check_float(
+    name: str,
+    value: object,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+) -> float:
+    """Return ``value`` as a ``float`` if it is a real number (int or float, not a bool), finite, and
+    within ``[minimum, maximum]`` (``(minimum, maximum]`` when ``exclusive_minimum``)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    number = float(value)
+    if not np.isfinite(number):
+        raise ValueError(f"{name}={number} must be finite")
+    if minimum is not None and (number <= minimum if exclusive_minimum else number < minimum):
+        raise ValueError(f"{name}={number} must be {'>' if exclusive_minimum else '>='} {minimum}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name}={number} must be <= {maximum}")
+    return number
+
+
 def check_bool(name: str, value: object) -> bool:
     """Return ``value`` if it is a ``bool`` (``0``/``1`` are not accepted)."""
     if not isinstance(value, bool | np.bool_):

@@ -429,10 +429,18 @@ def make_loaders(
     seed: int = 0,
     eval_batch_size: int = 1000,
     channels_last: bool = False,
+    normalization: tuple[float, float] | None = None,
 ) -> Loaders:
-    """Fast in-memory loaders; mean/std come from the (post-split) training images only."""
+    """Fast in-memory loaders; augmentation (when asked) on the training loader only.
+
+    ``normalization`` is a fixed (mean, std) of the [0, 1] pixels, e.g. the lecture's
+    ``(LECTURE_MEAN, LECTURE_STD)``; ``None`` computes them from the (post-split) training images only.
+    """
     train_idx, val_idx = train_val_split(len(data.train_labels), val_size, seed)
-    mean, std = normalization_stats(data.train_images[train_idx])
+    if normalization is None:
+        mean, std = normalization_stats(data.train_images[train_idx])
+    else:
+        mean, std = (float(v) for v in normalization)
     fill = -mean / std  # a black pixel after normalisation
 
     def loader(images: np.ndarray, labels: np.ndarray, train: bool) -> TensorLoader:

@@ -1,4 +1,5 @@
-r"""The course's Fashion-MNIST models: an MLP baseline and a three-block CNN, with exact parameter counts.
+r"""The course's Fashion-MNIST models, with exact parameter counts: the MLP baseline and three-block CNN
+of the kernel study, the lecture's batch-norm CNN, and the second course's two-block CNN and dense baseline.
 
 Parameter counts (weights + biases; ``k`` the kernel size):
 
@@ -11,6 +12,13 @@ Parameter counts (weights + biases; ``k`` the kernel size):
   :math:`(1 \cdot 32 + 32 \cdot 64 + 64 \cdot 128) k^2 + 224 + 147{,}584 + 1{,}290`
   = 10,272 k^2 + 149,098: **241,546** (3x3), **405,898** (5x5), **652,426** (7x7).
   (The seed notebook's "~279,000" for 3x3 and "~530,000" for 5x5 are wrong.)
+- ``FashionCNN(k, separable=True)``: blocks 2 and 3 become depthwise ``k x k`` + pointwise ``1 x 1``
+  (:math:`k^2 C_{in} + C_{in} + C_{in} C_{out} + C_{out}` each); the first block keeps its standard
+  convolution (one input channel), as MobileNet does: 128 k^2 + 159,434 = **160,586** (3x3).
+- ``LectureCNN()``, the lecture's network: 320 + 64 (BN) + 18,496 + 128 (BN) + 803,072 (3136 -> 256)
+  + 512 (BN1d) + 2,570 = **825,162** (the lecture's table prints 802,048 for the linear layer).
+- ``TwoBlockCNN()``, the second course's Keras baseline: 320 + 18,496 + 401,536 (3136 -> 128) + 1,290
+  = **421,642**; its ``DenseBaseline()``: 200,960 + 32,896 + 1,290 = **235,146**.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import torch
 from torch import nn
 
 from course_lib.fashion.data import IMAGE_SIZE, N_CLASSES
-from course_lib.validation import check_int, check_int_sequence
+from course_lib.validation import check_bool, check_int, check_int_sequence
 
 
 def _check_widths(name: str, values: Sequence[int]) -> tuple[int, ...]:
@@ -58,11 +66,27 @@ class BaselineMLP(nn.Module):
         return self.net(x)  # (N, 1, 28, 28) -> (N, n_classes)
 
 
+class DepthwiseSeparableConv2d(nn.Sequential):
+    r"""``depthwise`` (``Conv2d(C_in, C_in, k, groups=C_in)``) then ``pointwise``
+    (``Conv2d(C_in, C_out, 1)``), both with biases: :math:`k^2 C_{in} + C_{in} + C_{in} C_{out} + C_{out}`
+    parameters (:func:`course_lib.arithmetic.depthwise_separable_params`); the numpy reference is
+    :func:`course_lib.separable.depthwise_separable_conv2d`."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int = 0) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(in_channels, in_channels, kernel_size, padding=padding, groups=in_channels)
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1)
+
+
 class FashionCNN(nn.Module):
     r"""Three conv blocks [Conv(k, "same") -> (BatchNorm) -> ReLU -> MaxPool 2x2], then dense -> logits.
 
     Spatial sizes 28 -> 14 -> 7 -> 3 (floor), so the flattened features are ``channels[-1] * 3 * 3``.
-    ``batch_norm=True`` is the lecture's batch-norm CNN (BatchNorm2d after each convolution).
+    This is the kernel-size study's network. ``batch_norm=True`` adds BatchNorm2d after each convolution
+    (the benchmark's three-block BN CNN; the lecture's own two-block BN network is :class:`LectureCNN`).
+    ``separable=True`` makes every block after the first a :class:`DepthwiseSeparableConv2d` (the first
+    block sees one input channel, where a depthwise step would be a single filter; MobileNet also keeps
+    its first convolution standard).
 
     Each block runs the pool BEFORE the ReLU: ``features`` is Conv -> (BN) -> MaxPool -> ReLU. The result
     is exactly the lecture's Conv -> (BN) -> ReLU -> MaxPool, values and gradients bit for bit, because
@@ -78,9 +102,11 @@ class FashionCNN(nn.Module):
         dropout: float = 0.3,
         batch_norm: bool = False,
         n_classes: int = N_CLASSES,
+        separable: bool = False,
     ) -> None:
         super().__init__()
         kernel_size = check_int("kernel_size", kernel_size, minimum=1)
+        self.separable = check_bool("separable", separable)
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size={kernel_size} must be odd for symmetric 'same' padding")
         self.kernel_size = kernel_size
@@ -88,8 +114,11 @@ class FashionCNN(nn.Module):
         hidden = check_int("hidden", hidden, minimum=1)
         blocks: list[nn.Module] = []
         c_in, size = 1, IMAGE_SIZE
-        for c_out in self.channels:
-            blocks.append(nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2))
+        for i, c_out in enumerate(self.channels):
+            if separable and i > 0:
+                blocks.append(DepthwiseSeparableConv2d(c_in, c_out, kernel_size, padding=kernel_size // 2))
+            else:
+                blocks.append(nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2))
             if batch_norm:
                 blocks.append(nn.BatchNorm2d(c_out))
             blocks += [nn.MaxPool2d(2), nn.ReLU()]  # = ReLU -> MaxPool (see the class docstring)
@@ -115,6 +144,94 @@ class FashionCNN(nn.Module):
         first = self.features[0]
         assert isinstance(first, nn.Conv2d)
         return first
+
+
+class LectureCNN(nn.Module):
+    r"""The lecture's PyTorch CNN, layer for layer (825,162 parameters):
+
+    ``features``: [Conv2d(3x3, padding 1) -> BatchNorm2d -> ReLU -> MaxPool2d(2)] x 2, channels
+    1 -> 32 -> 64 (28 -> 14 -> 7); ``classifier``: Flatten (64*7*7 = 3136) -> Linear(3136, 256) ->
+    BatchNorm1d(256) -> ReLU -> Dropout(0.4) -> Linear(256, 10).
+
+    Batch norm and dropout behave differently in ``train()`` and ``eval()`` modes: in training, the
+    normalisation uses each batch's statistics (and updates the running ones) and dropout zeroes 40 %
+    of the hidden units (scaling the rest by 1/0.6); in evaluation, both are fixed maps, so an image's
+    logits do not depend on the rest of the batch. Training mode needs batches of at least 2 images
+    (BatchNorm1d has one value per feature and image). The lecture's training recipe is
+    :data:`course_lib.fashion.train.LECTURE_CONFIG`.
+    """
+
+    def __init__(self, hidden: int = 256, dropout: float = 0.4, n_classes: int = N_CLASSES) -> None:
+        super().__init__()
+        hidden = check_int("hidden", hidden, minimum=1)
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1),  # (N, 32, 28, 28)
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 32, 14, 14)
+            nn.Conv2d(32, 64, 3, padding=1),  # (N, 64, 14, 14)
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 64, 7, 7)
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),  # (N, 64, 7, 7) -> (N, 3136)
+            nn.Linear(64 * 7 * 7, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Dropout(_check_dropout(dropout)),
+            nn.Linear(hidden, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))  # (N, 1, 28, 28) -> (N, n_classes)
+
+
+class TwoBlockCNN(nn.Module):
+    r"""The second course's Keras baseline CNN (421,642 parameters): Conv2D(32, 3x3, 'same', ReLU) ->
+    MaxPool(2) -> Conv2D(64, 3x3, 'same', ReLU) -> MaxPool(2) -> Flatten (3136) -> Dense(128, ReLU) ->
+    Dense(10). Keras' softmax output layer is the cross-entropy loss here (the model returns logits).
+    No batch norm, no dropout."""
+
+    def __init__(self, hidden: int = 128, n_classes: int = N_CLASSES) -> None:
+        super().__init__()
+        hidden = check_int("hidden", hidden, minimum=1)
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1),  # (N, 32, 28, 28): Keras 'same' for 3x3 pads 1 per side
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 32, 14, 14)
+            nn.Conv2d(32, 64, 3, padding=1),  # (N, 64, 14, 14)
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 64, 7, 7)
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),  # (N, 3136)
+            nn.Linear(64 * 7 * 7, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))  # (N, 1, 28, 28) -> (N, n_classes)
+
+
+class DenseBaseline(nn.Module):
+    """The two-block CNN's fully connected baseline (235,146 parameters): Flatten (784) -> Dense(256, ReLU)
+    -> Dense(128, ReLU) -> Dense(10). Unlike :class:`BaselineMLP` it has no dropout."""
+
+    def __init__(self, hidden: Sequence[int] = (256, 128), n_classes: int = N_CLASSES) -> None:
+        super().__init__()
+        self.hidden = _check_widths("hidden", hidden)
+        layers: list[nn.Module] = [nn.Flatten()]  # (N, 784)
+        width = IMAGE_SIZE * IMAGE_SIZE
+        for h in self.hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (N, 1, 28, 28) -> (N, n_classes)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
@@ -170,10 +287,13 @@ def layer_summary(
 
 def format_summary(rows: Sequence[LayerRow]) -> str:
     """A Keras-style text table of :func:`layer_summary` rows with the total."""
-    lines = [f"{'layer':<16}{'type':<12}{'output shape':<22}{'params':>10}", "-" * 60]
+    name_w = max([16, *(len(r.name) + 2 for r in rows)])  # (nested names such as features.3.depthwise)
+    kind_w = max([12, *(len(r.kind) + 1 for r in rows)])
+    width = name_w + kind_w + 32
+    lines = [f"{'layer':<{name_w}}{'type':<{kind_w}}{'output shape':<22}{'params':>10}", "-" * width]
     for r in rows:
-        lines.append(f"{r.name:<16}{r.kind:<12}{r.output_shape!s:<22}{r.params:>10,}")
-    lines += ["-" * 60, f"{'total':<50}{sum(r.params for r in rows):>10,}"]
+        lines.append(f"{r.name:<{name_w}}{r.kind:<{kind_w}}{r.output_shape!s:<22}{r.params:>10,}")
+    lines += ["-" * width, f"{'total':<{width - 10}}{sum(r.params for r in rows):>10,}"]
     return "\n".join(lines)
 
 

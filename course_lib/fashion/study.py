@@ -12,6 +12,12 @@ and a difference counts as larger than the seed noise when :math:`|t|` exceeds t
 critical value of Student's t with :math:`n - 1` degrees of freedom (4.30 for three seeds). The
 pooled seed standard deviation :math:`\sqrt{(s_a^2 + s_b^2) / 2}` is reported next to it.
 
+:func:`run_epoch_timing` trains the CNN of each kernel size for a longer schedule (15 epochs) only to
+time it: per epoch, the wall time and the median training step times the number of steps (robust to
+bursts of other work on a shared machine), with the load average. The runs' epochs alternate
+(3x3 epoch 1, 5x5 epoch 1, 3x3 epoch 2, ...), so slow and quiet periods of the machine hit every kernel
+size alike, and the ratio of two kernel sizes is taken epoch by epoch (median of the per-epoch ratios).
+
 Grading budget: when ``NBGRADER_EXECUTION`` is set (nbgrader autograde), every call runs on at most
 :data:`GRADING_TRAIN_SUBSET` training / :data:`GRADING_TEST_SUBSET` test images for one epoch, so a
 notebook that calls the study autogrades in seconds.
@@ -23,7 +29,7 @@ import csv
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +38,14 @@ import numpy as np
 from torch import nn
 
 from course_lib.fashion.data import FashionData
-from course_lib.fashion.train import TrainConfig, TrainResult, run_training
+from course_lib.fashion.train import (
+    EpochRecord,
+    TrainConfig,
+    TrainingRun,
+    TrainResult,
+    load_average,
+    run_training,
+)
 
 GRADING_TRAIN_SUBSET = 512
 GRADING_TEST_SUBSET = 500
@@ -72,10 +85,42 @@ def apply_grading_budget(
     )
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof = 1; 0.0 for a single value)."""
     arr = np.asarray(values, dtype=np.float64)
     return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Accuracy of b minus accuracy of a, paired by seed (see the module docstring)."""
+
+    diff_mean: float  # mean over seeds of acc(b) - acc(a)
+    diff_std: float  # std of the paired differences
+    seed_noise: float  # pooled std of the accuracies of a and b
+    t: float
+    exceeds_noise: bool
+
+
+def paired_difference(acc_a: Mapping[int, float], acc_b: Mapping[int, float]) -> PairedDifference | None:
+    """The paired comparison of two {seed: accuracy} maps over their common seeds (None if there are
+    none). One seed gives no spread and no verdict (t = NaN); identical differences on every seed give
+    t = +-inf."""
+    seeds = sorted(acc_a.keys() & acc_b.keys())
+    if not seeds:
+        return None
+    d = [acc_b[s] - acc_a[s] for s in seeds]
+    mean, std = mean_std(d)
+    noise = math.sqrt((mean_std(list(acc_a.values()))[1] ** 2 + mean_std(list(acc_b.values()))[1] ** 2) / 2)
+    n = len(d)
+    if n < 2:
+        t, exceeds = math.nan, False
+    elif std == 0:
+        t, exceeds = math.copysign(math.inf, mean) if mean else 0.0, mean != 0
+    else:
+        t = mean / (std / math.sqrt(n))
+        exceeds = abs(t) > T_CRITICAL_95.get(n - 1, 2.0)
+    return PairedDifference(mean, std, noise, t, exceeds)
 
 
 @dataclass(frozen=True)
@@ -129,8 +174,8 @@ class KernelStudy:
         for name, k, runs in groups:
             if not runs:  # a study cut short
                 continue
-            acc = _mean_std([r.test_accuracy for r in runs])
-            loss = _mean_std([r.test_loss for r in runs])
+            acc = mean_std([r.test_accuracy for r in runs])
+            loss = mean_std([r.test_loss for r in runs])
             rows.append(
                 SummaryRow(
                     name,
@@ -152,23 +197,11 @@ class KernelStudy:
             for b in self.kernel_sizes[i + 1 :]:
                 acc_a = {r.config.seed: r.test_accuracy for r in self.cnn_runs(a)}
                 acc_b = {r.config.seed: r.test_accuracy for r in self.cnn_runs(b)}
-                seeds = sorted(acc_a.keys() & acc_b.keys())
-                if not seeds:  # a study cut short
-                    continue
-                d = [acc_b[s] - acc_a[s] for s in seeds]
-                mean, std = _mean_std(d)
-                noise = math.sqrt(
-                    (_mean_std(list(acc_a.values()))[1] ** 2 + _mean_std(list(acc_b.values()))[1] ** 2) / 2
-                )
-                n = len(d)
-                if n < 2:  # one seed: no spread, no verdict
-                    t, exceeds = math.nan, False
-                elif std == 0:  # identical differences on every seed
-                    t, exceeds = math.copysign(math.inf, mean) if mean else 0.0, mean != 0
-                else:
-                    t = mean / (std / math.sqrt(n))
-                    exceeds = abs(t) > T_CRITICAL_95.get(n - 1, 2.0)
-                rows.append(DifferenceRow(a, b, mean, std, noise, t, exceeds))
+                p = paired_difference(acc_a, acc_b)
+                if p is not None:  # None: a study cut short
+                    rows.append(
+                        DifferenceRow(a, b, p.diff_mean, p.diff_std, p.seed_noise, p.t, p.exceeds_noise)
+                    )
         return rows
 
     def to_json(self) -> dict[str, Any]:
@@ -299,3 +332,184 @@ def run_kernel_study(
         if out_dir is not None:
             study.save(out_dir)  # tables so far, rewritten after every run
     return study
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-epoch timing over a longer schedule
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimingRow:
+    """One kernel size of :func:`run_epoch_timing` (seconds per epoch of training, evaluation excluded)."""
+
+    kernel_size: int
+    params: int
+    epochs: int
+    wall_mean: float  # mean wall time of an epoch
+    wall_median: float
+    wall_min: float
+    step_median: float  # median over epochs of (median step time x steps): the robust figure
+    ratio: float  # step_median / the first kernel size's step_median
+    paired_ratio: float  # median over epochs of step_seconds / the first kernel size's, same epoch
+    cpu_median: float  # median over epochs of the process's CPU seconds (all threads)
+    cpu_paired_ratio: float  # median over epochs of cpu_seconds / the first kernel size's, same epoch
+    test_accuracy: float
+    load_min: float  # 1-minute load average at the end of the epochs: min / median / max
+    load_median: float
+    load_max: float
+
+
+@dataclass
+class EpochTiming:
+    """The runs of :func:`run_epoch_timing` and the load average before each (one value when the runs
+    were interleaved)."""
+
+    runs: list[TrainResult]
+    load_before: list[float]
+
+    def rows(self) -> list[TimingRow]:
+        rows: list[TimingRow] = []
+        for r in self.runs:
+            wall = np.array([h.seconds for h in r.history])
+            steps = np.array([h.step_seconds for h in r.history])
+            step = float(np.median(steps))
+            load = np.array([h.load_average for h in r.history])
+            first = rows[0].step_median if rows else step
+            base = np.array([h.step_seconds for h in self.runs[0].history])
+            n = min(len(base), len(steps))
+            paired = float(np.median(steps[:n] / base[:n]))
+            cpu = np.array([h.cpu_seconds for h in r.history])
+            cpu_base = np.array([h.cpu_seconds for h in self.runs[0].history])
+            cpu_paired = float(np.median(cpu[:n] / cpu_base[:n]))
+            rows.append(
+                TimingRow(
+                    r.config.kernel_size,
+                    r.params,
+                    len(r.history),
+                    float(wall.mean()),
+                    float(np.median(wall)),
+                    float(wall.min()),
+                    step,
+                    step / first,
+                    paired,
+                    float(np.median(cpu)),
+                    cpu_paired,
+                    r.test_accuracy,
+                    float(np.min(load)),
+                    float(np.median(load)),
+                    float(np.max(load)),
+                )
+            )
+        return rows
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": [vars(r) for r in self.rows()],
+            "load_before": self.load_before,
+            "runs": [r.to_json() for r in self.runs],
+        }
+
+    @classmethod
+    def load(cls, path: str | Path) -> EpochTiming:
+        saved = json.loads(Path(path).read_text())
+        return cls([TrainResult.from_json(r) for r in saved["runs"]], list(saved["load_before"]))
+
+    def save(self, out_dir: str | Path) -> list[Path]:
+        """``timing.json`` (everything, per-epoch history included) and ``timing.md``; the paths."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / "timing.json", out / "timing.md"]
+        paths[0].write_text(json.dumps(self.to_json(), indent=2))
+        paths[1].write_text(format_timing_markdown(self) + "\n")
+        return paths
+
+
+def format_timing_markdown(timing: EpochTiming) -> str:
+    """The timing rows as a Markdown table, then each run's per-epoch seconds (wall / median-step)."""
+    lines = [
+        "| model | parameters | epochs | s / epoch (median step x steps) | ratio | paired ratio "
+        "| CPU s / epoch | paired CPU ratio | wall s / epoch: mean / median / min | test accuracy (%) "
+        "| load average (min / median / max) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in timing.rows():
+        lines.append(
+            f"| cnn {r.kernel_size}x{r.kernel_size} | {r.params:,} | {r.epochs} | {r.step_median:.1f} "
+            f"| {r.ratio:.2f} | {r.paired_ratio:.2f} | {r.cpu_median:.1f} | {r.cpu_paired_ratio:.2f} "
+            f"| {r.wall_mean:.1f} / {r.wall_median:.1f} / {r.wall_min:.1f} "
+            f"| {100 * r.test_accuracy:.2f} | {r.load_min:.1f} / {r.load_median:.1f} / {r.load_max:.1f} |"
+        )
+    lines.append("")
+    for run in timing.runs:
+        k = run.config.kernel_size
+        per_epoch = ", ".join(
+            f"{h.seconds:.1f}/{h.step_seconds:.1f}/{h.cpu_seconds:.1f}" for h in run.history
+        )
+        lines.append(f"- cnn {k}x{k}, s per epoch (wall/step/CPU): {per_epoch}")
+    return "\n".join(lines)
+
+
+def run_epoch_timing(
+    kernel_sizes: Sequence[int] = (3, 5),
+    epochs: int = 15,
+    seed: int = 0,
+    subset: int | None = None,
+    config: TrainConfig = STUDY_CONFIG,
+    data: FashionData | None = None,
+    device: str | None = None,
+    progress: bool | None = None,
+    out_dir: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+    interleave: bool = True,
+) -> EpochTiming:
+    """Train the study CNN of every kernel size for ``epochs`` epochs (one seed, all training images
+    unless ``subset``) and keep the per-epoch times; the test accuracy comes for free.
+
+    ``interleave`` (default) alternates the runs epoch by epoch (:class:`TrainingRun`); otherwise they
+    run one after the other. ``log`` receives one progress line per epoch. With ``out_dir`` the files of
+    :meth:`EpochTiming.save` are rewritten after every run (interleaved: at the end).
+    """
+    kernel_sizes = tuple(kernel_sizes)
+    if not kernel_sizes:
+        raise ValueError("kernel_sizes must be non-empty")
+    epochs, subset, test_subset = apply_grading_budget(epochs, subset, None)
+    data = (data if data is not None else FashionData.load()).subset(subset, test_subset)
+    configs = [
+        replace(config, kernel_size=k, epochs=epochs, seed=seed, subset=None, test_subset=None)
+        for k in kernel_sizes
+    ]
+
+    def reporter(k: int) -> Callable[[EpochRecord], None]:
+        def report(h: EpochRecord) -> None:
+            if log is not None:
+                log(
+                    f"cnn {k}x{k} epoch {h.epoch}/{epochs}: {h.seconds:.1f} s wall, "
+                    f"{h.step_seconds:.1f} s median-step, {h.cpu_seconds:.1f} s CPU, "
+                    f"test acc {100 * h.eval_accuracy:.2f} %, load {h.load_average:.2f}"
+                )
+
+        return report
+
+    timing = EpochTiming([], [])
+    if interleave:
+        timing.load_before.append(load_average())
+        runs = [TrainingRun.prepare(cfg, data, device) for cfg in configs]
+        for _ in range(epochs):
+            for cfg, run in zip(configs, runs, strict=True):
+                run.fit(1, progress, reporter(cfg.kernel_size))
+        for run in runs:
+            result = run.result()
+            result.model = None
+            timing.runs.append(result)
+        if out_dir is not None:
+            timing.save(out_dir)
+        return timing
+    for cfg in configs:
+        timing.load_before.append(load_average())
+        result = run_training(cfg, data, device, progress, on_epoch=reporter(cfg.kernel_size))
+        result.model = None
+        timing.runs.append(result)
+        if out_dir is not None:
+            timing.save(out_dir)
+    return timing

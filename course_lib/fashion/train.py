@@ -7,16 +7,26 @@ r"""Training and evaluation loops, metrics, and one complete seeded training run
   :func:`per_class_accuracy`: :math:`C_{ii} / \sum_j C_{ij}` (recall per class).
 - :func:`run_training` trains one model from a :class:`TrainConfig` and returns a
   :class:`TrainResult`; everything is seeded, so a CPU run is reproducible bit for bit.
+- :data:`LECTURE_CONFIG` is the lecture's recipe for :class:`~course_lib.fashion.models.LectureCNN`;
+  :data:`TWO_BLOCK_CONFIG` / :data:`DENSE_CONFIG` train the second course's two models.
+
+Timing: every epoch records its wall time and, robust to other processes on a shared machine, the
+median duration of its training steps times the number of steps (:attr:`EpochRecord.step_seconds`;
+a burst of load slows a few steps but barely moves their median), and the CPU time the process spent
+in the epoch (all its threads; on a saturated machine, where every wall time stretches with the load,
+the CPU seconds of a one-thread run still measure the work).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import random
 import sys
 import time
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,12 +35,31 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_lib.fashion.data import CLASS_NAMES, N_CLASSES, FashionData, make_loaders
+from course_lib.fashion.data import (
+    CLASS_NAMES,
+    LECTURE_MEAN,
+    LECTURE_STD,
+    N_CLASSES,
+    FashionData,
+    Loaders,
+    make_loaders,
+)
 from course_lib.fashion.memory import retain_freed_memory
-from course_lib.fashion.models import BaselineMLP, FashionCNN, count_parameters, first_layer_parameters
+from course_lib.fashion.models import (
+    BaselineMLP,
+    DenseBaseline,
+    FashionCNN,
+    LectureCNN,
+    TwoBlockCNN,
+    count_parameters,
+    first_layer_parameters,
+)
 from course_lib.validation import check_int
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+Scheduler = torch.optim.lr_scheduler.LRScheduler
+Plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
+MODELS = ("cnn", "mlp", "lecture", "two_block", "dense")
 
 
 def default_device() -> str:
@@ -50,19 +79,36 @@ def _progress_enabled(progress: bool | None) -> bool:
     return sys.stderr.isatty() if progress is None else progress
 
 
+def load_average() -> float:
+    """The 1-minute load average (NaN where the OS does not report one)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return math.nan
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: Batches,
     optimizer: torch.optim.Optimizer,
     device: str | torch.device = "cpu",
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    scheduler: Scheduler | None = None,
     progress: bool | None = None,
+    step_seconds: list[float] | None = None,
 ) -> float:
     """One pass over ``loader`` (zero grad, forward, cross-entropy, backward, step, then
-    ``scheduler.step()`` per batch when given); returns the mean training loss."""
+    ``scheduler.step()`` per batch when given); returns the mean training loss.
+
+    ``step_seconds``, when given, receives the wall time of every step (fetching and augmenting the
+    batch included). A :class:`~torch.optim.lr_scheduler.ReduceLROnPlateau` steps once per epoch on a
+    metric: :func:`fit` handles it, so it is refused here.
+    """
+    if isinstance(scheduler, Plateau):
+        raise TypeError("ReduceLROnPlateau steps once per epoch on the evaluation loss: pass it to fit()")
     model.train()
     total, count = 0.0, 0
     bar = tqdm(loader, desc="train", leave=False, disable=not _progress_enabled(progress))
+    last = time.perf_counter()
     for x, y in bar:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
@@ -73,6 +119,10 @@ def train_one_epoch(
             scheduler.step()
         total += loss.item() * len(y)
         count += len(y)
+        if step_seconds is not None:
+            now = time.perf_counter()
+            step_seconds.append(now - last)
+            last = now
         bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
     if count == 0:
         raise ValueError("loader yielded no batches")
@@ -148,21 +198,33 @@ def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
 
 @dataclass
 class TrainConfig:
-    """Everything that defines one training run (the optimizer and LR schedule are explicit)."""
+    """Everything that defines one training run (the optimizer and LR schedule are explicit).
 
-    model: Literal["cnn", "mlp"] = "cnn"
+    ``model``: ``"cnn"`` (:class:`FashionCNN`; ``kernel_size``, ``channels``, ``batch_norm``,
+    ``separable`` apply), ``"mlp"`` (:class:`BaselineMLP`), ``"lecture"`` (:class:`LectureCNN`),
+    ``"two_block"`` (:class:`TwoBlockCNN`), ``"dense"`` (:class:`DenseBaseline`). ``schedule``:
+    ``constant``, ``onecycle`` and ``cosine`` step per batch; ``plateau`` is ReduceLROnPlateau on the
+    per-epoch evaluation loss (``plateau_factor``, ``plateau_patience``). ``normalization`` is the
+    (mean, std) of the [0, 1] pixels; ``None`` uses the training images' own.
+    """
+
+    model: Literal["cnn", "mlp", "lecture", "two_block", "dense"] = "cnn"
     kernel_size: int = 3
     channels: tuple[int, ...] = (32, 64, 128)
-    hidden: tuple[int, ...] | None = None  # None: the model's default (CNN 128, MLP (128, 64))
-    dropout: float | None = None  # None: the model's default (0.3 CNN, 0.2 MLP)
+    hidden: tuple[int, ...] | None = None  # None: the model's default (CNN 128, MLP (128, 64), lecture 256)
+    dropout: float | None = None  # None: the model's default (0.3 CNN, 0.2 MLP, 0.4 lecture)
     batch_norm: bool = False
+    separable: bool = False
     epochs: int = 5
     batch_size: int = 128
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
-    schedule: Literal["constant", "onecycle", "cosine"] = "constant"
+    schedule: Literal["constant", "onecycle", "cosine", "plateau"] = "constant"
+    plateau_factor: float = 0.5
+    plateau_patience: int = 3
     augment: bool = False
+    normalization: tuple[float, float] | None = None
     val_size: int | float = 0
     seed: int = 0
     subset: int | None = None  # first n training images (None: all)
@@ -173,15 +235,24 @@ class TrainConfig:
     def build_model(self) -> nn.Module:
         """The model; ``None`` fields (hidden, dropout) take the model's own defaults."""
         kwargs: dict[str, Any] = {} if self.dropout is None else {"dropout": self.dropout}
+        if self.model in ("cnn", "lecture", "two_block") and self.hidden is not None:
+            kwargs["hidden"] = self.hidden[0]
+        if self.model in ("mlp", "dense") and self.hidden is not None:
+            kwargs["hidden"] = self.hidden
+        if self.model in ("two_block", "dense") and self.dropout is not None:
+            raise ValueError(f"model={self.model!r} has no dropout; leave dropout=None")
         if self.model == "cnn":
-            if self.hidden is not None:
-                kwargs["hidden"] = self.hidden[0]
-            return FashionCNN(self.kernel_size, self.channels, batch_norm=self.batch_norm, **kwargs)
+            flags = {"batch_norm": self.batch_norm, "separable": self.separable}
+            return FashionCNN(self.kernel_size, self.channels, **flags, **kwargs)
         if self.model == "mlp":
-            if self.hidden is not None:
-                kwargs["hidden"] = self.hidden
             return BaselineMLP(**kwargs)
-        raise ValueError(f"model={self.model!r} must be 'cnn' or 'mlp'")
+        if self.model == "lecture":
+            return LectureCNN(**kwargs)
+        if self.model == "two_block":
+            return TwoBlockCNN(**kwargs)
+        if self.model == "dense":
+            return DenseBaseline(**kwargs)
+        raise ValueError(f"model={self.model!r} must be one of {', '.join(map(repr, MODELS))}")
 
     def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         """The optimizer; Adam/AdamW use the fused kernel (one pass over all parameters, 4x faster
@@ -197,18 +268,51 @@ class TrainConfig:
             )
         raise ValueError(f"optimizer={self.optimizer!r} must be 'adam', 'adamw' or 'sgd'")
 
-    def build_scheduler(
-        self, optimizer: torch.optim.Optimizer, steps_per_epoch: int
-    ) -> torch.optim.lr_scheduler.LRScheduler | None:
-        """Stepped once per batch: OneCycle peaks at ``lr``; cosine decays from ``lr`` to 0."""
+    def build_scheduler(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Scheduler | None:
+        """Stepped once per batch: OneCycle peaks at ``lr``; cosine decays from ``lr`` to 0. ``plateau``:
+        ``ReduceLROnPlateau(mode="min", factor, patience)``, stepped by :func:`fit` once per epoch
+        with the evaluation loss (the LR is multiplied by ``factor`` after more than ``patience``
+        epochs without a new best loss)."""
         total = self.epochs * steps_per_epoch
         if self.schedule == "constant":
             return None
+        if self.schedule == "plateau":
+            return Plateau(optimizer, mode="min", factor=self.plateau_factor, patience=self.plateau_patience)
         if self.schedule == "onecycle":
             return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.lr, total_steps=total)
         if self.schedule == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-        raise ValueError(f"schedule={self.schedule!r} must be 'constant', 'onecycle' or 'cosine'")
+        raise ValueError(f"schedule={self.schedule!r} must be 'constant', 'onecycle', 'cosine' or 'plateau'")
+
+
+# The lecture's recipe for its CNN: Adam 1e-3 with L2 weight decay 1e-4, ReduceLROnPlateau (patience 3,
+# factor 0.5) on the evaluation loss, train-only RandomHorizontalFlip + RandomCrop(28, padding=2), and
+# normalisation with the lecture's constants 0.286 / 0.353. The batch size (128) is this course's choice;
+# channels-last memory is a speed choice (same maths).
+LECTURE_CONFIG = TrainConfig(
+    model="lecture",
+    batch_size=128,
+    optimizer="adam",
+    lr=1e-3,
+    weight_decay=1e-4,
+    schedule="plateau",
+    plateau_factor=0.5,
+    plateau_patience=3,
+    augment=True,
+    normalization=(LECTURE_MEAN, LECTURE_STD),
+    channels_last=True,
+)
+# The second course's two models as Keras trains them by default: Adam 1e-3, no augmentation, no decay;
+# batch 128 here (Keras' default is 32) as in the kernel study.
+TWO_BLOCK_CONFIG = TrainConfig(
+    model="two_block", batch_size=128, optimizer="adam", lr=1e-3, channels_last=True
+)
+DENSE_CONFIG = replace(TWO_BLOCK_CONFIG, model="dense", channels_last=False)
+PRESETS: dict[str, TrainConfig] = {
+    "lecture": LECTURE_CONFIG,
+    "two_block": TWO_BLOCK_CONFIG,
+    "dense": DENSE_CONFIG,
+}
 
 
 @dataclass
@@ -219,6 +323,15 @@ class EpochRecord:
     eval_accuracy: float
     seconds: float  # training time of the epoch (evaluation excluded)
     lr: float
+    steps: int = 0  # training steps (batches) in the epoch
+    median_step: float = math.nan  # median wall time of one step, seconds
+    load_average: float = math.nan  # 1-minute load average at the end of the epoch
+    cpu_seconds: float = math.nan  # CPU time of the process (all threads) during the training epoch
+
+    @property
+    def step_seconds(self) -> float:
+        """``median_step * steps``: the epoch's time with bursts of outside load filtered out."""
+        return self.median_step * self.steps
 
 
 @dataclass
@@ -236,6 +349,8 @@ class TrainResult:
     seconds_per_epoch: float
     eval_split: str
     model: nn.Module | None = field(default=None, repr=False)
+    step_seconds_per_epoch: float = math.nan  # median over epochs of EpochRecord.step_seconds
+    cpu_seconds_per_epoch: float = math.nan  # median over epochs of EpochRecord.cpu_seconds
 
     def to_json(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
@@ -259,26 +374,138 @@ def fit(
     eval_loader: Batches,
     optimizer: torch.optim.Optimizer,
     epochs: int,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    scheduler: Scheduler | None = None,
     device: str | torch.device = "cpu",
     progress: bool | None = None,
     target_accuracy: float | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    first_epoch: int = 1,
 ) -> list[EpochRecord]:
-    """Train for ``epochs`` (or until the eval accuracy reaches ``target_accuracy``); the history."""
+    """Train for ``epochs`` (or until the eval accuracy reaches ``target_accuracy``); the history.
+
+    A per-batch ``scheduler`` steps after every batch; a ``ReduceLROnPlateau`` steps after every
+    epoch with that epoch's evaluation loss. ``EpochRecord.lr`` is the LR the epoch started with.
+    ``on_epoch`` is called with every finished epoch's record (progress lines in long studies);
+    ``first_epoch`` numbers the records when a run is fitted in pieces (:class:`TrainingRun`).
+    """
     epochs = check_int("epochs", epochs, minimum=1)
     history: list[EpochRecord] = []
-    bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not _progress_enabled(progress))
+    plateau = scheduler if isinstance(scheduler, Plateau) else None
+    per_batch = None if plateau is not None else scheduler
+    epoch_numbers = range(first_epoch, first_epoch + epochs)
+    bar = tqdm(epoch_numbers, desc="epochs", disable=not _progress_enabled(progress))
     for epoch in bar:
         lr = optimizer.param_groups[0]["lr"]
-        start = time.perf_counter()
-        train_loss = train_one_epoch(model, train_loader, optimizer, device, scheduler, progress)
-        seconds = time.perf_counter() - start
+        steps: list[float] = []
+        start, cpu_start = time.perf_counter(), time.process_time()
+        train_loss = train_one_epoch(model, train_loader, optimizer, device, per_batch, progress, steps)
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         eval_loss, eval_acc = evaluate(model, eval_loader, device)
-        history.append(EpochRecord(epoch, train_loss, eval_loss, eval_acc, seconds, lr))
+        if plateau is not None:
+            plateau.step(eval_loss)
+        median = float(np.median(steps)) if steps else math.nan
+        record = EpochRecord(epoch, train_loss, eval_loss, eval_acc, seconds, lr, len(steps), median)
+        record.load_average, record.cpu_seconds = load_average(), cpu_seconds
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
         bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{eval_acc:.4f}", refresh=False)
         if target_accuracy is not None and eval_acc >= target_accuracy:
             break
     return history
+
+
+@dataclass
+class TrainingRun:
+    """One seeded run in three steps: :meth:`prepare` (seed, loaders, model, optimizer, schedule),
+    :meth:`fit` (any number of times: epochs continue where they stopped), :meth:`result` (the test
+    set). :func:`run_training` is the three in a row; :func:`course_lib.fashion.study.run_epoch_timing`
+    interleaves the epochs of several runs so that they share the machine's load.
+
+    The data order and augmentation draw from each run's own generators, but dropout draws from torch's
+    global generator: runs fitted in alternation are deterministic, yet not bit-identical to the same
+    runs fitted one after the other.
+    """
+
+    config: TrainConfig
+    device: str
+    loaders: Loaders
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Scheduler | None
+    history: list[EpochRecord] = field(default_factory=list)
+
+    @classmethod
+    def prepare(
+        cls, config: TrainConfig, data: FashionData | None = None, device: str | None = None
+    ) -> TrainingRun:
+        """Seed everything and build the loaders, model, optimizer and schedule of ``config``."""
+        device = device or default_device()
+        retain_freed_memory()  # reuse freed activation memory instead of page-faulting it in every step
+        seed_everything(config.seed)
+        data = (data if data is not None else FashionData.load()).subset(config.subset, config.test_subset)
+        loaders = make_loaders(
+            data,
+            batch_size=config.batch_size,
+            val_size=config.val_size,
+            augment=config.augment,
+            seed=config.seed,
+            channels_last=config.channels_last,
+            normalization=config.normalization,
+        )
+        model = config.build_model().to(device)
+        if config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = config.build_optimizer(model)
+        scheduler = config.build_scheduler(optimizer, len(loaders.train))
+        return cls(config, device, loaders, model, optimizer, scheduler)
+
+    def fit(
+        self, epochs: int, progress: bool | None = None, on_epoch: Callable[[EpochRecord], None] | None = None
+    ) -> list[EpochRecord]:
+        """Train ``epochs`` more epochs (see :func:`fit`); returns and keeps their records."""
+        eval_loader = self.loaders.val if self.loaders.val is not None else self.loaders.test
+        records = fit(
+            self.model,
+            self.loaders.train,
+            eval_loader,
+            self.optimizer,
+            epochs,
+            self.scheduler,
+            self.device,
+            progress,
+            self.config.target_accuracy,
+            on_epoch,
+            first_epoch=len(self.history) + 1,
+        )
+        self.history += records
+        return records
+
+    def result(self) -> TrainResult:
+        """Evaluate on the test set and collect the :class:`TrainResult` (the model included)."""
+        if not self.history:
+            raise ValueError("fit() the run for at least one epoch before asking for its result")
+        # one pass over the test set: loss, accuracy and predictions
+        logits, y = _logits(self.model, self.loaders.test, self.device)
+        y_pred = logits.argmax(1)
+        test_loss = nn.functional.cross_entropy(logits, y).item()
+        test_acc = (y_pred == y).double().mean().item()
+        cm = confusion_matrix(y.numpy(), y_pred.numpy())
+        return TrainResult(
+            config=self.config,
+            params=count_parameters(self.model),
+            first_layer_params=first_layer_parameters(self.model),
+            test_loss=test_loss,
+            test_accuracy=test_acc,
+            confusion=cm.tolist(),
+            per_class_accuracy=dict(zip(CLASS_NAMES, per_class_accuracy(cm).tolist(), strict=True)),
+            history=list(self.history),
+            seconds_per_epoch=float(np.mean([h.seconds for h in self.history])),
+            eval_split="val" if self.loaders.val is not None else "test",
+            model=self.model,
+            step_seconds_per_epoch=float(np.median([h.step_seconds for h in self.history])),
+            cpu_seconds_per_epoch=float(np.median([h.cpu_seconds for h in self.history])),
+        )
 
 
 def run_training(
@@ -286,59 +513,18 @@ def run_training(
     data: FashionData | None = None,
     device: str | None = None,
     progress: bool | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
     """Seed, build loaders/model/optimizer/schedule from ``config``, fit, and evaluate on the test set.
 
     The per-epoch history evaluates on the validation split when ``config.val_size`` > 0, else on the
-    test set. ``data`` defaults to :meth:`FashionData.load` (the verified real files).
+    test set; a ``plateau`` schedule watches that same loss (the lecture watches its test loader's; set
+    ``val_size`` to keep the test set out of training decisions). ``data`` defaults to
+    :meth:`FashionData.load` (the verified real files).
     """
-    device = device or default_device()
-    retain_freed_memory()  # reuse freed activation memory instead of page-faulting it in every step
-    seed_everything(config.seed)
-    data = (data if data is not None else FashionData.load()).subset(config.subset, config.test_subset)
-    loaders = make_loaders(
-        data,
-        batch_size=config.batch_size,
-        val_size=config.val_size,
-        augment=config.augment,
-        seed=config.seed,
-        channels_last=config.channels_last,
-    )
-    model = config.build_model().to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = config.build_optimizer(model)
-    scheduler = config.build_scheduler(optimizer, len(loaders.train))
-    eval_loader = loaders.val if loaders.val is not None else loaders.test
-    history = fit(
-        model,
-        loaders.train,
-        eval_loader,
-        optimizer,
-        config.epochs,
-        scheduler,
-        device,
-        progress,
-        config.target_accuracy,
-    )
-    logits, y = _logits(model, loaders.test, device)  # one pass: loss, accuracy and predictions
-    y_pred = logits.argmax(1)
-    test_loss = nn.functional.cross_entropy(logits, y).item()
-    test_acc = (y_pred == y).double().mean().item()
-    cm = confusion_matrix(y.numpy(), y_pred.numpy())
-    return TrainResult(
-        config=config,
-        params=count_parameters(model),
-        first_layer_params=first_layer_parameters(model),
-        test_loss=test_loss,
-        test_accuracy=test_acc,
-        confusion=cm.tolist(),
-        per_class_accuracy=dict(zip(CLASS_NAMES, per_class_accuracy(cm).tolist(), strict=True)),
-        history=history,
-        seconds_per_epoch=float(np.mean([h.seconds for h in history])),
-        eval_split="val" if loaders.val is not None else "test",
-        model=model,
-    )
+    run = TrainingRun.prepare(config, data, device)
+    run.fit(config.epochs, progress, on_epoch)
+    return run.result()
 
 
 def save_result(result: TrainResult, out_dir: str | Path) -> Path:

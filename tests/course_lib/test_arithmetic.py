@@ -20,7 +20,15 @@ from autograder.strategies import (
     output_size_cases,
     receptive_field_cases,
 )
-from course_lib.arithmetic import conv2d_params, linear_params, output_size, receptive_field
+from course_lib.arithmetic import (
+    conv2d_macs,
+    conv2d_params,
+    depthwise_separable_macs,
+    depthwise_separable_params,
+    linear_params,
+    output_size,
+    receptive_field,
+)
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -108,6 +116,54 @@ def test_params_lecture_examples() -> None:
     assert linear_params(28 * 28, 100) == 78_500
 
 
+# ---------------------------------------------------------------- depthwise separable: params, MACs
+
+
+def separable_modules(c_in: int, c_out: int, k: int, bias: bool) -> torch.nn.Sequential:
+    """Depthwise (groups = C_in) then pointwise 1x1, as torch builds them."""
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(c_in, c_in, k, groups=c_in, bias=bias), torch.nn.Conv2d(c_in, c_out, 1, bias=bias)
+    )
+
+
+@settings(max_examples=20)
+@given(st.integers(1, 64), st.integers(1, 64), st.integers(1, 7), st.booleans())
+def test_separable_params_match_torch_modules(c_in: int, c_out: int, k: int, bias: bool) -> None:
+    modules = separable_modules(c_in, c_out, k, bias)
+    assert depthwise_separable_params(c_in, c_out, k, bias) == sum(p.numel() for p in modules.parameters())
+
+
+@settings(max_examples=20)
+@given(st.integers(1, 16), st.integers(1, 16), st.integers(1, 5), st.integers(0, 6), st.integers(0, 6))
+def test_macs_match_torch_flop_counter(c_in: int, c_out: int, k: int, extra_h: int, extra_w: int) -> None:
+    """torch.utils.flop_counter counts 2 FLOPs per multiply-add of a convolution (no bias adds)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.zeros(1, c_in, k + extra_h, k + extra_w)
+    standard = torch.nn.Conv2d(c_in, c_out, k)
+    separable = separable_modules(c_in, c_out, k, bias=True)
+    counted = []
+    for model in (standard, separable):
+        with FlopCounterMode(display=False) as counter:
+            model(x)
+        counted.append(counter.get_total_flops())
+    out_h, out_w = 1 + extra_h, 1 + extra_w
+    assert 2 * conv2d_macs(c_in, c_out, k, out_h, out_w) == counted[0]
+    assert 2 * depthwise_separable_macs(c_in, c_out, k, out_h, out_w) == counted[1]
+
+
+def test_separable_savings_lecture_example() -> None:
+    """k = 3, 32 -> 64: 9*32*64 = 18,432 weights against 9*32 + 32*64 = 288 + 2,048 = 2,336 (7.89x);
+    the multiply-adds on a 14x14 output are in the same ratio, 576 / 73 = k^2 C_out / (k^2 + C_out)."""
+    assert conv2d_params(32, 64, 3, bias=False) == 18_432
+    assert depthwise_separable_params(32, 64, 3, bias=False) == 2_336
+    assert depthwise_separable_params(32, 64, 3) == 2_336 + 32 + 64
+    ratio = conv2d_macs(32, 64, 3, 14) / depthwise_separable_macs(32, 64, 3, 14)
+    assert ratio == pytest.approx(576 / 73) and round(ratio, 1) == 7.9
+    assert conv2d_macs(32, 64, 3, 14) == 9 * 32 * 64 * 196 == 3_612_672
+    assert conv2d_macs(32, 64, 3, 14, 7) == conv2d_macs(32, 64, 3, 7, 14) == 3_612_672 // 2
+
+
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
@@ -151,6 +207,10 @@ def test_params_lecture_examples() -> None:
         (lambda: conv2d_params(0, 32, 3), ValueError, "in_channels=0 must be >= 1"),
         (lambda: conv2d_params(1, 32, 3, bias=1), TypeError, "bias must be a bool, got int 1"),
         (lambda: linear_params(10, 2.0), TypeError, "out_features must be an int, got float 2.0"),
+        (lambda: depthwise_separable_params(32, 0, 3), ValueError, "out_channels=0 must be >= 1"),
+        (lambda: depthwise_separable_params(32, 64, 3, bias=None), TypeError, "bias must be a bool"),
+        (lambda: conv2d_macs(32, 64, 3, 0), ValueError, "output_height=0 must be >= 1"),
+        (lambda: depthwise_separable_macs(32, 64, 3, 14, 2.5), TypeError, "output_width must be an int"),
     ],
 )
 def test_invalid_arguments_messages(call: Callable[[], object], error: type[Exception], message: str) -> None:

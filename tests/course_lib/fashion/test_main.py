@@ -65,3 +65,51 @@ def test_validation_size_is_a_count_or_a_fraction() -> None:
     parse = build_parser().parse_args
     assert parse(["train", "--val-size", "5000"]).val_size == 5000
     assert parse(["train", "--val-size", "0.1"]).val_size == 0.1
+
+
+@pytest.mark.parametrize(
+    ("argv", "total"),
+    [
+        (["summary", "--model", "lecture"], "825,162"),
+        (["summary", "--model", "two_block"], "421,642"),
+        (["summary", "--model", "dense"], "235,146"),
+        (["summary", "--separable"], "160,586"),
+    ],
+)
+def test_summary_of_the_lecture_models(
+    argv: list[str], total: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(argv)
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith(total)
+    if "lecture" in argv:
+        assert "BatchNorm1d" in out and "803,072" in out and "(1, 3136)" in out
+
+
+def test_train_with_the_lecture_preset(synthetic_dir: Path, tmp_path: Path) -> None:
+    """--preset lecture supplies the recipe; explicit options still override it (--no-augment)."""
+    out = tmp_path / "lecture"
+    args = ["train", "--preset", "lecture", "--epochs", "1", "--batch-size", "16", "--hidden", "8"]
+    args += ["--data-dir", str(synthetic_dir), "--no-verify", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert (config["model"], config["schedule"], config["weight_decay"], config["augment"]) == (
+        "lecture",
+        "plateau",
+        1e-4,
+        True,
+    )
+    assert config["normalization"] == [0.286, 0.353]
+    assert main([*args, "--no-augment"]) == 0
+    assert json.loads((out / "results.json").read_text())["config"]["augment"] is False
+
+
+def test_lecture_study_and_timing_commands(synthetic_dir: Path, tmp_path: Path) -> None:
+    data = ["--data-dir", str(synthetic_dir), "--no-verify", "--quiet", "--subset", "24"]
+    args = ["lecture-study", "--arms", "two_block", "dense", "--seeds", "0", "--epochs", "1"]
+    assert main([*args, *data, "--test-subset", "10", "--out", str(tmp_path / "ls")]) == 0
+    written = {p.name for p in (tmp_path / "ls").iterdir()}
+    assert {"study.json", "summary.md", "two_block_vs_dense_confusion.png"} <= written
+    assert "separable_comparison.png" not in written  # its arms did not run
+    assert main(["timing", "--kernel-sizes", "3", "--epochs", "1", *data, "--out", str(tmp_path / "t")]) == 0
+    assert (tmp_path / "t" / "timing.md").read_text().startswith("| model |")

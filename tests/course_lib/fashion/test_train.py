@@ -13,10 +13,15 @@ from hypothesis import given
 from torch import nn
 
 from autograder.strategies import label_pairs
+from course_lib.fashion import data as data_module
 from course_lib.fashion.data import CLASS_NAMES, FashionData, TensorLoader
-from course_lib.fashion.models import BaselineMLP, FashionCNN, count_parameters
+from course_lib.fashion.models import BaselineMLP, FashionCNN, LectureCNN, count_parameters
 from course_lib.fashion.train import (
+    LECTURE_CONFIG,
+    PRESETS,
     TrainConfig,
+    TrainingRun,
+    TrainResult,
     confusion_matrix,
     evaluate,
     fit,
@@ -217,7 +222,7 @@ def test_result_fields_and_files(synthetic_data: FashionData, tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        ({"model": "rnn"}, "model='rnn' must be 'cnn' or 'mlp'"),
+        ({"model": "rnn"}, "model='rnn' must be one of 'cnn', 'mlp', 'lecture'"),
         ({"optimizer": "lbfgs"}, "optimizer='lbfgs'"),
         ({"schedule": "step"}, "schedule='step'"),
     ],
@@ -233,3 +238,121 @@ def test_config_defaults_build_the_course_models() -> None:
     assert count_parameters(TrainConfig(model="mlp").build_model()) == 109_386
     assert count_parameters(TrainConfig(model="cnn", kernel_size=5).build_model()) == 405_898
     assert count_parameters(TrainConfig(model="mlp", hidden=(256, 128)).build_model()) == 235_146
+
+
+# ------------------------------------------------------------ the lecture's recipe and robust timing
+
+
+def test_plateau_halves_the_lr_after_more_than_patience_bad_epochs() -> None:
+    """The evaluation loss never improves (the optimizer holds a parameter the model does not use):
+    epoch 1 sets the best loss, epochs 2-4 are 3 bad epochs (= patience, no change), epoch 5 is the 4th,
+    so epoch 6 starts at lr x 0.5 (torch's ReduceLROnPlateau semantics)."""
+    torch.manual_seed(0)
+    model = BaselineMLP(dropout=0.0)
+    unused = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([unused], lr=1.0)
+    cfg = replace(TINY, schedule="plateau", plateau_patience=3, plateau_factor=0.5)
+    scheduler = cfg.build_scheduler(optimizer, steps_per_epoch=1)
+    assert isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    batch = [_fixed_batch(8)]
+    history = fit(model, batch, batch, optimizer, 7, scheduler, progress=False)
+    assert len({h.eval_loss for h in history}) == 1
+    assert [h.lr for h in history] == [1.0] * 5 + [0.5, 0.5]
+    with pytest.raises(TypeError, match="ReduceLROnPlateau steps once per epoch"):
+        train_one_epoch(model, batch, optimizer, scheduler=scheduler, progress=False)
+
+
+def test_fit_records_step_times_and_load() -> None:
+    model = BaselineMLP()
+    x, y = _fixed_batch(30)
+    loader = TensorLoader(x, y, batch_size=8)  # 4 steps
+    (record,) = fit(model, loader, loader, torch.optim.SGD(model.parameters(), lr=0.1), 1, progress=False)
+    assert record.steps == 4 and 0 < record.median_step <= record.seconds
+    assert record.step_seconds == pytest.approx(4 * record.median_step)
+    assert record.load_average >= 0 or np.isnan(record.load_average)
+    assert record.cpu_seconds > 0
+
+
+def test_lecture_preset_is_the_lecture_recipe() -> None:
+    cfg = LECTURE_CONFIG
+    model = cfg.build_model()
+    assert isinstance(model, LectureCNN) and count_parameters(model) == 825_162
+    optimizer = cfg.build_optimizer(model)
+    assert isinstance(optimizer, torch.optim.Adam) and not isinstance(optimizer, torch.optim.AdamW)
+    group = optimizer.param_groups[0]
+    assert (group["lr"], group["weight_decay"]) == (1e-3, 1e-4)
+    scheduler = cfg.build_scheduler(optimizer, 10)
+    assert isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    assert (scheduler.factor, scheduler.patience, scheduler.mode) == (0.5, 3, "min")
+    assert cfg.augment and cfg.normalization == (0.286, 0.353)
+    assert PRESETS["lecture"] is LECTURE_CONFIG
+    assert count_parameters(PRESETS["two_block"].build_model()) == 421_642
+    assert count_parameters(PRESETS["dense"].build_model()) == 235_146
+
+
+def test_augmentation_runs_on_training_batches_only(
+    synthetic_data: FashionData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lecture's recipe on 60 synthetic images (4 batches of 16 per epoch, 2 epochs): the crop+flip
+    runs exactly 8 times, on 16/16/16/12-image batches, and never on the 30 test images; the test
+    images are normalised with the lecture's constants."""
+    calls: list[int] = []
+    original = data_module.random_crop_flip
+
+    def counting(x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        calls.append(len(x))
+        return original(x, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(data_module, "random_crop_flip", counting)
+    cfg = replace(LECTURE_CONFIG, epochs=2, batch_size=16, hidden=(8,))
+    result = run_training(cfg, synthetic_data, "cpu", progress=False)
+    assert calls == [16, 16, 16, 12] * 2
+    assert result.params == count_parameters(cfg.build_model())
+    loaders = data_module.make_loaders(synthetic_data, 16, augment=True, normalization=cfg.normalization)
+    assert loaders.train.augment and not loaders.test.augment
+    expected = (synthetic_data.test_images[0] / 255.0 - 0.286) / 0.353
+    np.testing.assert_allclose(loaders.test.x[0, 0].numpy(), expected, rtol=1e-6, atol=1e-6)
+    assert (loaders.mean, loaders.std) == (0.286, 0.353)
+
+
+def test_lecture_result_round_trips_through_json(synthetic_data: FashionData) -> None:
+    cfg = replace(LECTURE_CONFIG, epochs=1, batch_size=16, hidden=(8,), channels_last=False)
+    result = run_training(cfg, synthetic_data, "cpu", progress=False)
+    again = TrainResult.from_json(json.loads(json.dumps(result.to_json())))
+    assert again.config == cfg
+    assert again.history == result.history
+    assert again.step_seconds_per_epoch == result.step_seconds_per_epoch > 0
+
+
+def test_old_results_without_step_times_still_load() -> None:
+    saved = {
+        "config": {"model": "cnn", "hidden": [16]},
+        "params": 1,
+        "first_layer_params": 1,
+        "test_loss": 1.0,
+        "test_accuracy": 0.5,
+        "confusion": [[1]],
+        "per_class_accuracy": {},
+        "history": [
+            {"epoch": 1, "train_loss": 1, "eval_loss": 1, "eval_accuracy": 0.5, "seconds": 2.0, "lr": 0.1}
+        ],
+        "seconds_per_epoch": 2.0,
+        "eval_split": "test",
+    }
+    result = TrainResult.from_json(saved)
+    assert result.config.hidden == (16,) and np.isnan(result.history[0].median_step)
+
+
+def test_a_run_fitted_in_pieces_is_the_run_fitted_at_once(synthetic_data: FashionData) -> None:
+    """TrainingRun: prepare, fit 1 epoch, fit 1 more = run_training for 2 epochs, bit for bit (the
+    epochs continue: numbering, optimizer state, data order)."""
+    at_once = run_training(TINY, synthetic_data, "cpu", progress=False)
+    run = TrainingRun.prepare(TINY, synthetic_data, "cpu")
+    with pytest.raises(ValueError, match="fit"):
+        run.result()
+    run.fit(1, progress=False)
+    run.fit(1, progress=False)
+    pieces = run.result()
+    assert [h.epoch for h in pieces.history] == [1, 2]
+    assert [h.train_loss for h in pieces.history] == [h.train_loss for h in at_once.history]
+    assert pieces.test_loss == at_once.test_loss and pieces.confusion == at_once.confusion
