@@ -262,9 +262,7 @@ def _kind(cell: Cell) -> str:
     return "other"
 
 
-def plan(
-    submission: Notebook, source: Notebook, earlier: Mapping[str, frozenset[str]] | None = None
-) -> Plan:
+def plan(submission: Notebook, source: Notebook, earlier: Mapping[str, frozenset[str]] | None = None) -> Plan:
     """Decide what runs, where each item is graded, and what to flag (see the module docstring).
 
     ``earlier``: fingerprints of the locked cells of earlier releases (:mod:`autograder.releases`):
