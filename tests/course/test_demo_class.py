@@ -134,7 +134,8 @@ def test_the_class_report_of_the_demo_class(
     )
 
     flagged = {r["student"]: r["reasons"] for r in csv.DictReader((report / "flagged.csv").open())}
-    assert set(flagged) == {"tampered"} and "points" in flagged["tampered"]
+    assert set(flagged) == {"tampered", "fa"} and "points" in flagged["tampered"]
+    assert "tried to import" in flagged["fa"]  # fa's in-kernel cheat imports the grader: flagged
 
     page = (report / "index.html").read_text()
     assert "<b>4 students</b> fail <i>output_size: stride &gt; 1 rounds down</i>" in page
