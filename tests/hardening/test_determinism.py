@@ -44,7 +44,12 @@ def test_the_fashion_solution_graded_five_times_gives_identical_feedback_and_no_
         record = grade.load_record(folder, assignment)
         assert record is not None and record.notes == [] and record.flags == [], (record.notes, record.flags)
         assert record.total == sum(p for _, p in nb.plan(source, source).items)
-        texts.add(tuple((folder / name).read_bytes() for name in ("feedback.md", "feedback.html")))
+        # the same text but for the student's name in the title
+        texts.add(
+            tuple(
+                (folder / n).read_text().replace(f"copy{k}", "COPY") for n in ("feedback.md", "feedback.html")
+            )
+        )
         results = json.loads((folder / "results.json").read_text())
         results.pop("execution_time")
         texts.add((json.dumps(results, sort_keys=True),))
