@@ -42,7 +42,7 @@ def row(out: Path, case: C.Case) -> str:
         for line in prop.get("lines", [])[1:2]
     ]
     says = (data["flags"] + data["notes"] + messages + failing + [""])[0]
-    says = says.replace("|", "\\|")
+    says = says.replace(str(grade.COURSE_ROOT) + "/", "").replace(str(out), "OUT").replace("|", "\\|")
     if len(says) > 90:
         says = says[:87] + "..."
     return f"| {case.category} | `{case.name}` | {case.what} | {score} | {says} |"
@@ -51,6 +51,11 @@ def row(out: Path, case: C.Case) -> str:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="corpus-table-") as tmp:
         batch = grade_corpus(Path(tmp))
+        counts = {
+            k: sum(c.category == k for c in C.CASES.values())
+            for k in dict.fromkeys(c.category for c in C.CASES.values())
+        }
+        print(" ".join(f"{n} {kind}" for kind, n in counts.items()), file=sys.stderr)
         print("| kind | case | the submission | score | what the record says |")
         print("|---|---|---|---|---|")
         for case in C.CASES.values():
