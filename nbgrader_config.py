@@ -22,6 +22,9 @@ ASSIGNMENTS = (
     "backprop_conv_pool",
     "tinycnn",
     "fashion_mnist_kernels",
+    # Last: it opens the nn.BatchNorm2d that fashion_mnist_kernels uses as a black box, and builds on
+    # the convolutions and backward passes of Assignments 2 and 3 (numpy only, no torch).
+    "batchnorm_and_efficient_convs",
 )
 
 c.CourseDirectory.course_id = "cnn-course"

@@ -211,6 +211,45 @@ STUDENTS: dict[str, tuple[Student, ...]] = {
             ),
         ),
     ),
+    "batchnorm_and_efficient_convs": (
+        SOLUTION,
+        STUB,
+        Student(
+            "cy",
+            "the running variance takes the biased batch variance",
+            (("batchnorm2d", "momentum * var * m / (m - 1)", "momentum * var"),),
+        ),
+        Student(
+            "di",
+            "batch norm normalises with the running statistics in training mode too",
+            (
+                ("batchnorm2d", "x_hat = (x - mean[None", "x_hat = (x - running_mean[None"),
+                ("batchnorm2d", "np.sqrt(var[None", "np.sqrt(running_var[None"),
+            ),
+        ),
+        Student(
+            "ed",
+            "the depthwise weights are applied across channels (each filter sees their sum)",
+            (
+                (
+                    "depthwise_separable_conv2d",
+                    "y += window * w_depthwise",
+                    "y += window.sum(axis=1, keepdims=True) * w_depthwise",
+                ),
+            ),
+        ),
+        Student(
+            "fa",
+            "batchnorm2d_backward treats the batch mean and variance as constants",
+            (
+                (
+                    "batchnorm2d_backward",
+                    "dx = k * (m * dout - dbeta[None, :, None, None] - x_hat * dgamma[None, :, None, None])",
+                    "dx = k * m * dout",
+                ),
+            ),
+        ),
+    ),
 }
 
 

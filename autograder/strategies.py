@@ -550,3 +550,161 @@ def wire_values() -> st.SearchStrategy[Any]:
         ),
         max_leaves=10,
     )
+
+
+# ---------------------------------------------- batch norm, depthwise separable convolution, GAP head
+# Calls of course_lib.batchnorm, course_lib.separable and course_lib.layers.global_avgpool_head, shared
+# by their reference tests (``grid``/plain float draws) and the sixth assignment's items (``seeded``).
+
+SIDE_1_4 = st.integers(1, 4)
+MOMENTUM = st.sampled_from([0.0, 0.1, 0.5, 1.0]) | st.floats(0.0, 1.0)
+BN_EPS = st.sampled_from([1e-5, 1e-3, 0.5])
+FloatLike = float | st.SearchStrategy[float]
+
+#: torch's defaults (``nn.BatchNorm2d``), left out of ``BatchNormCase.kwargs()``.
+BN_MOMENTUM_DEFAULT, BN_EPS_DEFAULT = 0.1, 1e-5
+
+
+@dataclass(frozen=True, eq=False)
+class BatchNormCase:
+    """One call ``batchnorm2d(x, gamma, beta, running_mean, running_var, training, **kwargs())`` and an
+    upstream gradient ``dout`` of the output's shape (that of ``x``) for ``batchnorm2d_backward``."""
+
+    x: Array  # (N, C, H, W), at least 2 values per channel
+    gamma: Array  # (C,)
+    beta: Array  # (C,)
+    running_mean: Array  # (C,)
+    running_var: Array  # (C,), >= 0
+    momentum: float
+    eps: float
+    dout: Array = field(repr=False)  # (N, C, H, W)
+
+    def kwargs(self) -> dict[str, Any]:
+        """``momentum`` and ``eps`` when they are not torch's defaults (0.1 and 1e-5)."""
+        kw: dict[str, Any] = {}
+        if self.momentum != BN_MOMENTUM_DEFAULT:
+            kw["momentum"] = self.momentum
+        if self.eps != BN_EPS_DEFAULT:
+            kw["eps"] = self.eps
+        return kw
+
+
+def _vary_channels(x: Array, step: float) -> Array:
+    """``x`` with one value moved by ``step`` in every channel that holds a single value throughout
+    (a constant channel normalises to beta whatever the statistics, so it tests nothing)."""
+    x = x.copy()
+    for c in range(x.shape[1]):
+        channel = x[:, c]
+        if channel.min() == channel.max():
+            first = channel.flat[0]
+            channel.flat[0] = first - step if first > 0 else first + step
+    return x
+
+
+@st.composite
+def batchnorm_cases(
+    draw: st.DrawFn,
+    batch: IntLike = BATCH,
+    channels: IntLike = CHANNELS,
+    height: IntLike = SIDE_1_4,
+    width: IntLike = SIDE_1_4,
+    momentum: FloatLike = MOMENTUM,
+    eps: FloatLike = BN_EPS,
+    affine: bool = True,
+    varied: bool = False,
+    grid: bool = False,
+    seeded: bool = False,
+) -> BatchNormCase:
+    """Batch-norm calls with at least 2 values per channel (training needs them: when ``N*H*W`` would
+    be 1, the width grows by one) and bounded values; ``affine=False`` makes gamma 1 and beta 0;
+    ``varied`` gives every channel at least two different values. Values are ``float_arrays``,
+    ``grid_arrays`` (``grid``, for finite differences) or ``seeded_arrays`` (``seeded``, for grading:
+    then the running mean has no zeros and the running variance lies in [0.25, 2])."""
+    arrays = seeded_arrays if seeded else grid_arrays if grid else float_arrays
+    n, c = draw(as_strategy(batch)), draw(as_strategy(channels))
+    h, w = draw(as_strategy(height)), draw(as_strategy(width))
+    if n * h * w < 2:
+        w += 1
+    x = draw(arrays((n, c, h, w)))
+    if varied:
+        x = _vary_channels(x, 0.25 if seeded else 0.5)
+    if affine:
+        gamma, beta = draw(arrays((c,))), draw(arrays((c,)))
+    else:
+        gamma, beta = np.ones(c), np.zeros(c)
+    if seeded:
+        running_mean = draw(seeded_arrays((c,), nonzero=True))
+        running_var = np.abs(draw(seeded_arrays((c,), nonzero=True)))
+    else:
+        running_mean, running_var = draw(arrays((c,))), np.abs(draw(arrays((c,))))
+    m, e = draw(as_strategy(momentum)), draw(as_strategy(eps))
+    return BatchNormCase(x, gamma, beta, running_mean, running_var, m, e, draw(arrays(x.shape)))
+
+
+@st.composite
+def depthwise_cases(
+    draw: st.DrawFn, channels: IntLike = CHANNELS, grid: bool = False, seeded: bool = False, **kwargs: Any
+) -> ConvCase:
+    """Depthwise convolution calls: ``conv_cases`` (``kwargs``) with C_out = C_in = ``channels``,
+    keeping one input channel of each filter, so ``w`` is (C, 1, KH, KW) and ``b`` (C,); the case's
+    ``dout`` has the depthwise output's shape."""
+    c = draw(as_strategy(channels))
+    case = draw(conv_cases(in_channels=c, out_channels=c, grid=grid, seeded=seeded, **kwargs))
+    return ConvCase(case.x, case.w[:, :1].copy(), case.b, case.stride, case.padding, case.dilation, case.dout)
+
+
+@dataclass(frozen=True, eq=False)
+class SeparableCase:
+    """``depthwise_separable_conv2d(x, w_depthwise, w_pointwise, b_depthwise, b_pointwise, **kwargs)``:
+    the depthwise step is a :func:`depthwise_cases` case, followed by a pointwise (1x1) convolution."""
+
+    depthwise: ConvCase  # x, w_depthwise (C_in, 1, KH, KW), b_depthwise, stride, padding, dilation
+    w_pointwise: Array  # (C_out, C_in, 1, 1)
+    b_pointwise: Array | None  # (C_out,)
+    dout: Array = field(repr=False)  # (N, C_out, H_out, W_out)
+
+
+@st.composite
+def separable_cases(
+    draw: st.DrawFn,
+    out_channels: IntLike = CHANNELS,
+    pointwise_bias: BoolLike = BOOLEANS,
+    grid: bool = False,
+    seeded: bool = False,
+    **kwargs: Any,
+) -> SeparableCase:
+    """Depthwise separable calls: ``depthwise_cases(**kwargs)``, then ``out_channels`` 1x1 filters
+    and (when ``pointwise_bias`` draws True) their biases."""
+    arrays = seeded_arrays if seeded else grid_arrays if grid else float_arrays
+    dw = draw(depthwise_cases(grid=grid, seeded=seeded, **kwargs))
+    n, c_in, ho, wo = dw.dout.shape
+    c_out = draw(as_strategy(out_channels))
+    b = draw(arrays((c_out,))) if draw(as_strategy(pointwise_bias)) else None
+    return SeparableCase(dw, draw(arrays((c_out, c_in, 1, 1))), b, draw(arrays((n, c_out, ho, wo))))
+
+
+@dataclass(frozen=True, eq=False)
+class HeadCase:
+    """``global_avgpool_head(x, w, b)``: x (N, C, H, W), w (K, C), b (K,)."""
+
+    x: Array
+    w: Array
+    b: Array
+
+
+@st.composite
+def head_cases(
+    draw: st.DrawFn,
+    batch: IntLike = BATCH,
+    channels: IntLike = CHANNELS,
+    classes: IntLike = CHANNELS,
+    height: IntLike = SIDE_1_4,
+    width: IntLike | None = None,
+    seeded: bool = False,
+) -> HeadCase:
+    """Global-average-pooling head calls; ``width=None`` makes the maps square."""
+    arrays = seeded_arrays if seeded else float_arrays
+    n, c, k = draw(as_strategy(batch)), draw(as_strategy(channels)), draw(as_strategy(classes))
+    h = draw(as_strategy(height))
+    w = h if width is None else draw(as_strategy(width))
+    return HeadCase(draw(arrays((n, c, h, w))), draw(arrays((k, c))), draw(arrays((k,))))

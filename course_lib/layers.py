@@ -22,6 +22,7 @@ from course_lib.conv import (
     row_shift_matmul,
     width_columns,
 )
+from course_lib.pooling import global_avgpool
 from course_lib.validation import Array, as_array, check_inputs_match_weights, check_same_shape
 
 
@@ -151,6 +152,26 @@ def linear(x: Array, w: Array, b: Array | None = None) -> Array:
         check_same_shape("b", b, (w.shape[0],), "one bias per output feature, D_out = w.shape[0]")
         out += b
     return out
+
+
+def global_avgpool_head(x: Array, w: Array, b: Array | None = None) -> Array:
+    r"""A global-average-pooling classifier head: the mean of every channel, then a fully connected
+    layer, ``x`` (N, C, H, W), ``w`` (K, C), ``b`` (K,) -> logits ``(N, K)``:
+
+    .. math:: z_{n,k} = b_k + \sum_c w_{k,c}\, \frac{1}{HW} \sum_{i,j} x_{n,c,i,j}
+
+    (:func:`course_lib.pooling.global_avgpool` then :func:`linear`). Its ``K C + K`` parameters do
+    not depend on the image size, unlike a flatten-then-dense head's ``K C H W + K``; it accepts any
+    ``H x W``. Same values as ``nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(C, K))``.
+    """
+    x = as_array("x", x, 4, "(N, C, H, W)")
+    w = as_array("w", w, 2, "(K, C)")
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"w must have shape (K, C) with C = x.shape[1] = {x.shape[1]} (one weight per channel), "
+            f"got {w.shape}"
+        )
+    return linear(global_avgpool(x), w, b)  # (N, C) -> (N, K)
 
 
 def linear_backward(dout: Array, x: Array, w: Array) -> tuple[Array, Array, Array]:

@@ -25,6 +25,7 @@ from autograder.properties import run_item
 from autograder.release import COURSE_ROOT, source_notebook
 from tests.autograder.mutants import (
     backprop_conv_pool,
+    batchnorm_and_efficient_convs,
     conv_arithmetic,
     convolution_by_hand,
     fashion_mnist_kernels,
@@ -33,7 +34,14 @@ from tests.autograder.mutants import (
 
 MUTANT_MODULES: dict[str, ModuleType] = {
     m.__name__.rsplit(".", 1)[1]: m
-    for m in (conv_arithmetic, convolution_by_hand, backprop_conv_pool, tinycnn, fashion_mnist_kernels)
+    for m in (
+        conv_arithmetic,
+        convolution_by_hand,
+        backprop_conv_pool,
+        tinycnn,
+        fashion_mnist_kernels,
+        batchnorm_and_efficient_convs,
+    )
 }
 ROWS: list[tuple[str, Requirement]] = [
     (module.__name__.rsplit(".", 1)[1], row) for module in MODULES for row in module.AUDIT

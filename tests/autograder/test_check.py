@@ -20,6 +20,7 @@ from autograder import check
 from autograder.items import ITEMS
 from tests.autograder.mutants import (
     backprop_conv_pool,
+    batchnorm_and_efficient_convs,
     conv_arithmetic,
     convolution_by_hand,
     fashion_mnist_kernels,
@@ -31,7 +32,14 @@ REGENERATE = os.environ.get("AUTOGRADER_REGENERATE_GOLDEN") == "1"
 
 
 def _mutant(grade_id: str, name: str) -> object:
-    mods = (conv_arithmetic, convolution_by_hand, backprop_conv_pool, tinycnn, fashion_mnist_kernels)
+    mods = (
+        conv_arithmetic,
+        convolution_by_hand,
+        backprop_conv_pool,
+        tinycnn,
+        fashion_mnist_kernels,
+        batchnorm_and_efficient_convs,
+    )
     return next(m.func for mod in mods for m in mod.MUTANTS if (m.grade_id, m.name) == (grade_id, name))
 
 

@@ -12,9 +12,9 @@ from autograder.items import ASSIGNMENTS, ITEMS, Call, Item, Prop, items_for_ass
 from autograder.items import MODULES as ITEM_MODULES
 from autograder.items.__main__ import BEGIN, END, main
 from autograder.properties import run_item
-from course_lib import arithmetic, conv, fashion, gradcheck, layers, pooling, tinycnn
+from course_lib import arithmetic, batchnorm, conv, fashion, gradcheck, layers, pooling, separable, tinycnn
 
-MODULES = (arithmetic, conv, gradcheck, layers, pooling, tinycnn, fashion)
+MODULES = (arithmetic, conv, gradcheck, layers, pooling, tinycnn, fashion, batchnorm, separable)
 REFERENCES = {name: getattr(m, name) for m in MODULES for name in dir(m) if name in ITEMS}
 
 
@@ -39,9 +39,15 @@ def test_item_is_declared_sensibly(grade_id: str) -> None:
     assert item.grade_id == grade_id
     assert 2 <= item.points <= 7
     assert sum(p.weight for p in item.properties) == pytest.approx(item.points)
-    first = item.properties[0]  # explicit examples first: the lecture's, or a fixed small run
+    first = item.properties[0]  # explicit examples first: the lecture's, the notebook's, or a fixed small run
     assert first.examples
-    assert first.name.startswith(("matches the lecture's worked example", "matches the reference on a fixed"))
+    assert first.name.startswith(
+        (
+            "matches the lecture's worked example",
+            "matches the notebook's worked example",
+            "matches the reference on a fixed",
+        )
+    )
 
 
 def test_weights_must_add_up_to_the_points() -> None:

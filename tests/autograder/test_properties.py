@@ -16,13 +16,21 @@ from tests.autograder.mutants import (
     Correct,
     Mutant,
     backprop_conv_pool,
+    batchnorm_and_efficient_convs,
     conv_arithmetic,
     convolution_by_hand,
     fashion_mnist_kernels,
     tinycnn,
 )
 
-MODULES = (conv_arithmetic, convolution_by_hand, backprop_conv_pool, tinycnn, fashion_mnist_kernels)
+MODULES = (
+    conv_arithmetic,
+    convolution_by_hand,
+    backprop_conv_pool,
+    tinycnn,
+    fashion_mnist_kernels,
+    batchnorm_and_efficient_convs,
+)
 MUTANTS = [m for mod in MODULES for m in mod.MUTANTS]
 CORRECT = [c for mod in MODULES for c in mod.CORRECT]
 #: Behaviour the notebooks do not state (see the audit tables): not graded, so it keeps full marks.

@@ -13,7 +13,16 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder.strategies import ConvCase, conv_cases, float_arrays, grid_arrays, wide_conv_cases
+from autograder.strategies import (
+    SIDE_1_4,
+    ConvCase,
+    HeadCase,
+    conv_cases,
+    float_arrays,
+    grid_arrays,
+    head_cases,
+    wide_conv_cases,
+)
 from course_lib import batching
 from course_lib.conv import conv2d
 from course_lib.gradcheck import numerical_gradient, relative_error
@@ -21,6 +30,7 @@ from course_lib.layers import (
     conv2d_backward,
     cross_entropy,
     cross_entropy_backward,
+    global_avgpool_head,
     linear,
     linear_backward,
     relu,
@@ -181,6 +191,28 @@ def test_linear_and_backward_match_autograd(n: int, d_in: int, d_out: int, data:
     close(db, grad_of(b))
 
 
+@given(head_cases(width=SIDE_1_4))
+def test_global_avgpool_head_matches_torch_modules(case: HeadCase) -> None:
+    """AdaptiveAvgPool2d(1) -> Flatten -> Linear(C, K), the head of a fully convolutional classifier."""
+    k, c = case.w.shape
+    head = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(c, k))
+    head = head.double()
+    with torch.no_grad():
+        head[2].weight.copy_(torch.from_numpy(case.w))
+        head[2].bias.copy_(torch.from_numpy(case.b))
+    close(global_avgpool_head(case.x, case.w, case.b), head(torch.from_numpy(case.x)))
+    close(global_avgpool_head(case.x, case.w), head(torch.from_numpy(case.x)) - torch.from_numpy(case.b))
+
+
+def test_global_avgpool_head_by_hand_and_on_any_image_size() -> None:
+    """Channel means 2.5 and 1, then w = [[1, 0], [0, 1], [1, -1]], b = [0, 0, 0.5]: logits 2.5, 1, 2.
+    Tiling the maps 3x2 (a 6x4 image) leaves the means, and so the logits, unchanged."""
+    x = np.array([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 0.0], [0.0, 4.0]]]])  # (1, 2, 2, 2)
+    w, b = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]]), np.array([0.0, 0.0, 0.5])
+    np.testing.assert_array_equal(global_avgpool_head(x, w, b), [[2.5, 1.0, 2.0]])
+    np.testing.assert_array_equal(global_avgpool_head(np.tile(x, (1, 1, 3, 2)), w, b), [[2.5, 1.0, 2.0]])
+
+
 @settings(max_examples=10)
 @given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 3), st.data())
 def test_linear_backward_matches_finite_differences(
@@ -296,6 +328,11 @@ W4 = np.zeros((3, 2, 3, 3))
             lambda: cross_entropy_backward(np.zeros((2, 3)), np.array([0])),
             ValueError,
             "y must have shape (2,) (one label per row of logits), got (1,)",
+        ),
+        (
+            lambda: global_avgpool_head(np.zeros((1, 2, 3, 3)), np.zeros((4, 3))),
+            ValueError,
+            "w must have shape (K, C) with C = x.shape[1] = 2 (one weight per channel), got (4, 3)",
         ),
     ],
 )

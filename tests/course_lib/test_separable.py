@@ -4,7 +4,6 @@ and a hand-worked example."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -14,15 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder.strategies import (
-    CHANNELS,
     DILATION_1_3,
     KERNEL_1_7,
     PADDING_0_3,
     STRIDE_1_3,
     ConvCase,
-    conv_cases,
-    float_arrays,
-    grid_arrays,
+    SeparableCase,
+    depthwise_cases,
+    separable_cases,
 )
 from course_lib.gradcheck import numerical_gradient, relative_error
 from course_lib.separable import (
@@ -37,35 +35,8 @@ pytestmark = pytest.mark.usefixtures("torch_single_thread")
 RTOL, ATOL = 1e-10, 1e-12
 
 
-# Depthwise calls are conv_cases with C_out = C_in, keeping one input channel of each filter
-# (w[:, :1] is (C, 1, KH, KW)); conv_cases' dout then has the depthwise output's shape.
-@st.composite
-def depthwise_cases(draw: st.DrawFn, grid: bool = False, **kwargs: object) -> ConvCase:
-    c = draw(CHANNELS)
-    case = draw(conv_cases(in_channels=c, out_channels=c, grid=grid, **kwargs))  # type: ignore[arg-type]
-    return ConvCase(case.x, case.w[:, :1].copy(), case.b, case.stride, case.padding, case.dilation, case.dout)
-
-
 SMALL = {"kernel": st.integers(1, 3), "stride": st.integers(1, 2), "padding": st.integers(0, 1)}
 WIDE = {"kernel": KERNEL_1_7, "stride": STRIDE_1_3, "padding": PADDING_0_3, "dilation": DILATION_1_3}
-
-
-@dataclass(frozen=True, eq=False)
-class SeparableCase:
-    depthwise: ConvCase  # x, w_depthwise (C_in, 1, KH, KW), b_depthwise, stride, padding, dilation
-    w_pointwise: np.ndarray  # (C_out, C_in, 1, 1)
-    b_pointwise: np.ndarray | None  # (C_out,)
-    dout: np.ndarray  # (N, C_out, H_out, W_out)
-
-
-@st.composite
-def separable_cases(draw: st.DrawFn, grid: bool = False, **kwargs: object) -> SeparableCase:
-    arrays = grid_arrays if grid else float_arrays
-    dw = draw(depthwise_cases(grid=grid, **kwargs))
-    n, c_in, ho, wo = dw.dout.shape
-    c_out = draw(CHANNELS)
-    b = draw(arrays((c_out,))) if draw(st.booleans()) else None
-    return SeparableCase(dw, draw(arrays((c_out, c_in, 1, 1))), b, draw(arrays((n, c_out, ho, wo))))
 
 
 def t(a: np.ndarray | None, grad: bool = False) -> torch.Tensor | None:

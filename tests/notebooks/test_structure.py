@@ -24,13 +24,14 @@ from tests.notebooks.course_notebooks import (
 )
 
 
-def test_config_declares_the_five_assignments_in_order() -> None:
+def test_config_declares_the_six_assignments_in_order() -> None:
     assert DECLARED == (
         "conv_arithmetic",
         "convolution_by_hand",
         "backprop_conv_pool",
         "tinycnn",
         "fashion_mnist_kernels",
+        "batchnorm_and_efficient_convs",
     )
     assert list(ITEM_ASSIGNMENTS) == [a for a in DECLARED if a in ITEM_ASSIGNMENTS], "same order as items"
 
