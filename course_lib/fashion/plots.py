@@ -67,8 +67,9 @@ def _per_class_bars(groups: Groups) -> Figure:
         acc = per_class_accuracy(np.sum([np.asarray(r.confusion) for r in runs], axis=0))  # pooled seeds
         ax.bar(x + (i - (len(groups) - 1) / 2) * width, acc, width, label=label)
     ax.set_xticks(x, CLASS_NAMES, rotation=30, ha="right")
-    ax.set(ylabel="test accuracy", ylim=(0, 1), title="Per-class accuracy")
-    ax.legend()
+    # room above the bars for the legend, which would otherwise cover the first classes' bars
+    ax.set(ylabel="test accuracy", ylim=(0, 1.15), yticks=np.linspace(0, 1, 6), title="Per-class accuracy")
+    ax.legend(loc="upper center", ncol=max(len(groups), 1), frameon=False)
     return fig
 
 
