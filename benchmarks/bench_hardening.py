@@ -82,13 +82,16 @@ def processes_using(folder: Path) -> list[int]:
     return found
 
 
-def sandbox_processes() -> list[int]:
-    """Live processes of the sandbox's uids (from 100000 on: the grader ran as root)."""
+def sandbox_processes(grader: int) -> list[int]:
+    """Live processes of the sandbox uid of the grader with pid ``grader`` (run as root, its workers
+    run as ``BASE_UID + grader``; other graders' workers are not counted)."""
+    from autograder.sandbox.session import BASE_UID
+
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid >= 100_000:
+                if os.stat(f"/proc/{entry}").st_uid == BASE_UID + grader:
                     found.append(int(entry))
             except OSError:
                 continue
@@ -190,7 +193,7 @@ def run_load(n: int, folder: Path, jobs: int = 2, extra: Sequence[str] = ()) -> 
         peak_tree_mb=max((s[1] for s in samples), default=0.0),
         grader_first_mb=max((s[2] for s in samples[:third]), default=0.0),
         grader_last_mb=max((s[2] for s in samples[-third:]), default=0.0),
-        leftover_processes=processes_using(folder) + sandbox_processes(),
+        leftover_processes=processes_using(folder) + sandbox_processes(proc.pid),
         leftover_temp=sorted(n for n in os.listdir(tmp) if not n.startswith(HYPOTHESIS_CACHE)),
         consistent=all(len(v) == 1 and -1.0 not in v for v in totals.values()),
         returncode=proc.returncode,

@@ -6,9 +6,11 @@ the run's :class:`~autograder.sandbox.session.Session`; messages are :mod:`autog
 frames (arrays as ``.npy`` bytes read with ``allow_pickle=False``; nothing from the worker is ever
 unpickled).
 
-Timeouts are wall-clock, measured here: each cell gets ``cell_timeout`` seconds, each call
-``call_timeout``, the whole submission ``submission_timeout``. The worker's own timer interrupts
-slow code first; a worker that does not answer ``grace`` seconds later is killed -- at the
+Each cell gets ``cell_timeout`` seconds, each call ``call_timeout``, the whole submission
+``submission_timeout`` (wall clock, measured here). The worker's own timer interrupts slow code
+first; it counts the seconds code runs or sleeps but not those it waits for a CPU on a busy machine
+(up to :data:`~autograder.sandbox.worker.STRETCH` times the limit), so a regrade under load gives
+the same verdict. A worker that does not answer by then plus ``grace`` seconds is killed -- at the
 ``namespaces`` level with its whole PID namespace, at the others with its session (and, as root,
 every process of its uid) -- and its cgroup is emptied and removed. A worker that dies or hangs in a
 cell is restarted and the earlier cells are replayed without the bad one (like nbgrader, which
@@ -38,6 +40,7 @@ from autograder.sandbox.cgroups import CgroupError, WorkerCgroup
 from autograder.sandbox.cleanup import remove_tree
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.session import Session
+from autograder.sandbox.worker import STRETCH
 from autograder.sandbox.zygote import BOOT_TIMEOUT, Zygote, ZygoteFailed
 
 #: Extra seconds the grader waits after a time limit before it kills the worker.
@@ -465,7 +468,7 @@ class SandboxInvoker:
             self._lose_worker()
             raise WorkerLost("the submission used up its total time budget", timeout=True)
         try:
-            return self._worker.exchange(header, blobs, min(timeout + GRACE_SECONDS, remaining))
+            return self._worker.exchange(header, blobs, min(timeout * STRETCH + GRACE_SECONDS, remaining))
         except WorkerLost as lost:
             code = self._lose_worker()
             if lost.timeout:

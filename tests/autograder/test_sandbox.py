@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -545,3 +547,41 @@ def test_the_graders_packages_stay_hidden_when_installed_into_site_packages(
             zygote.close()
     assert "course_lib" in listed  # the name may show (an empty mount point) ...
     assert inside == [] and pth in ("", "PermissionError")  # ... but nothing of it, no path to the course
+
+
+STARVED_CELL = """
+import os, time
+os.sched_setaffinity(0, {{{cpu}}})  # onto the CPU the test keeps busy
+start, used = time.monotonic(), time.process_time()
+while time.process_time() - used < {work}:  # {work} s of CPU time
+    pass
+wall = time.monotonic() - start
+"""
+
+
+@pytest.mark.parametrize(("work", "expected"), [(0.5, None), (2.5, "Timeout")], ids=["starved", "too slow"])
+def test_time_waiting_for_a_cpu_does_not_count_against_a_cell(
+    zygote: Zygote, work: float, expected: str | None
+) -> None:
+    """A cell that needs 0.5 s of CPU gets a fraction of one (four busy processes on its CPU):
+    it runs past its 1.5 s limit on the wall clock, but the kernel's run-queue wait is not its time.
+    A cell that needs 2.5 s of CPU times out all the same (oracle: the kernel's accounting)."""
+    cpu = min(os.sched_getaffinity(0))
+    hogs = [
+        subprocess.Popen(
+            [sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"],
+            start_new_session=True,  # each its own scheduling group (autogroup), like the worker
+        )
+        for _ in range(4)
+    ]
+    try:
+        time.sleep(0.2)
+        cell = STARVED_CELL.format(cpu=cpu, work=work)
+        with run(zygote, [cell, "def wall_seconds():\n    return wall"]) as invoker:
+            assert errors(invoker) == [expected, None], invoker.outcomes
+            if expected is None:
+                assert invoker.call("wall_seconds", (), {}) > FAST.cell_timeout  # it was starved
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()

@@ -27,6 +27,10 @@ import pytest
 #: The ordinary user the hardening tests grade as.
 USER = "autograder-test"
 
+#: The pytest-xdist group of every test that grades as :data:`USER`: they run one after the other
+#: (they share the user's delegated cgroups, and each checks that none of the user's processes is left).
+GROUP = "as-user"
+
 HELPER = r"""
 import ctypes, json, os, stat, sys
 spec = json.loads(sys.argv[1])

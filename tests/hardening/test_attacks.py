@@ -38,6 +38,7 @@ import pytest
 
 from autograder import grade
 from autograder.sandbox import cgroups
+from autograder.sandbox.session import BASE_UID
 from tests.hardening import as_user
 
 ATTACKS = Path(__file__).with_name("attacks")
@@ -141,8 +142,9 @@ def _write_attacks(subs: Path, values: dict[str, str]) -> list[Path]:
     return [paths[name] for name in order if name in paths]
 
 
-def _sandbox_processes(mode: str, user: pwd.struct_passwd | None) -> list[str]:
-    """Processes of the sandbox's users still alive (root mode: uids from 100000 on)."""
+def _sandbox_processes(mode: str, user: pwd.struct_passwd | None, grader: int | None = None) -> list[str]:
+    """Processes of the sandbox's users still alive: as root, the workers' uid of the grader with pid
+    ``grader`` (every run as root when None); as a user, that user's."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -153,12 +155,14 @@ def _sandbox_processes(mode: str, user: pwd.struct_passwd | None) -> list[str]:
             name = next(line for line in status.splitlines() if line.startswith("Name:")).split()[1]
         except (OSError, StopIteration, ValueError, IndexError):
             continue
-        if (mode == "root" and uid >= 100_000) or (user is not None and uid == user.pw_uid):
+        ours = uid == BASE_UID + grader if grader is not None else uid >= BASE_UID
+        if (mode == "root" and ours) or (user is not None and uid == user.pw_uid):
             found.append(f"{entry} {name} uid={uid}")
     return found
 
 
-def _run_cgroups(mode: str, user: pwd.struct_passwd | None) -> list[str]:
+def _run_cgroups(mode: str, user: pwd.struct_passwd | None, grader: int) -> list[str]:
+    """Run cgroups left: as root, the grader's (named by its pid); as a user, any in the user's."""
     mounts = cgroups._v1_mounts()
     found = []
     for name in cgroups.CONTROLLERS:
@@ -170,8 +174,24 @@ def _run_cgroups(mode: str, user: pwd.struct_passwd | None) -> list[str]:
             else mounts[name] / f"autograder-{user.pw_name if user else ''}"
         )
         if base.is_dir():
-            found += [str(p) for p in base.iterdir() if p.name.startswith(cgroups.RUN_PREFIX)]
+            runs = [p for p in base.iterdir() if p.name.startswith(cgroups.RUN_PREFIX)]
+            found += [str(p) for p in runs if mode != "root" or p.name == f"{cgroups.RUN_PREFIX}{grader}"]
     return found
+
+
+def _run(
+    argv: list[str], cwd: Path, env: dict[str, str], timeout: float
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``subprocess.run`` that also returns the pid (the workers' uid as root is derived from it)."""
+    with subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as p:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise
+    return subprocess.CompletedProcess(argv, p.returncode, out, err), p.pid
 
 
 def grade_attacks(mode: str) -> Batch:
@@ -213,12 +233,12 @@ def grade_attacks(mode: str) -> Batch:
     start = time.monotonic()
     if user is None:
         env = {**os.environ, "TMPDIR": str(tmp), "GRADER_SECRET": SECRET, "HOME": str(home)}
-        proc = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        proc, grader = _run(argv, cwd=root, env=env, timeout=600)
     else:
         env = as_user.grader_env(user, tmp, GRADER_SECRET=SECRET)
-        proc = as_user.run_as(user, argv, cwd=root, env=env, expose=[str(root)], timeout=600)
+        proc, grader = as_user.run_as(user, argv, cwd=root, env=env, expose=[str(root)], timeout=600), 0
     seconds = time.monotonic() - start
-    leftover_processes = _sandbox_processes(mode, user)
+    leftover_processes = _sandbox_processes(mode, user, grader)
     connections = {"unix": 0, "tcp": 0}
     for key, server in (("unix", unix_server), ("tcp", tcp_server)):
         try:
@@ -247,7 +267,7 @@ def grade_attacks(mode: str) -> Batch:
         mode=mode, root=root, out=out, subs=subs, drop=drop, home=home, returncode=proc.returncode,
         stderr=proc.stderr, seconds=seconds, unix_connections=connections["unix"],
         tcp_connections=connections["tcp"], before=before, after=after,
-        leftover_processes=leftover_processes, leftover_cgroups=_run_cgroups(mode, user),
+        leftover_processes=leftover_processes, leftover_cgroups=_run_cgroups(mode, user, grader),
         leftover_temp=leftover_temp, second_run=second.returncode,
     )  # fmt: skip
 
@@ -346,7 +366,7 @@ def problems(batch: Batch) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["root", "user"])
+@pytest.mark.parametrize("mode", ["root", pytest.param("user", marks=pytest.mark.xdist_group(as_user.GROUP))])
 def test_every_attack_gets_its_safe_outcome(mode: str) -> None:
     """One test per mode (the batch is graded once, whatever pytest-xdist does with the tests)."""
     if os.getuid() != 0:

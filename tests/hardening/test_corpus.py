@@ -23,6 +23,7 @@ import pytest
 
 from autograder import grade
 from autograder import notebook as nb
+from tests.hardening import as_user
 from tests.hardening import corpus as C
 from tests.hardening.grading import (
     LIMITS,
@@ -188,7 +189,6 @@ def check_controls_score_as_alone(batch: Batch, tmp_path: Path) -> None:
 def grade_corpus_as_user(root: Path) -> Batch:
     """The same corpus graded with the command line by an ordinary user (delegated cgroups)."""
     from autograder.sandbox import cgroups
-    from tests.hardening import as_user
     from tests.hardening.test_attacks import _sandbox_processes
 
     user = as_user.ensure_user()
@@ -228,6 +228,7 @@ def grade_corpus_as_user(root: Path) -> Batch:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(as_user.GROUP)
 def test_the_corpus_as_an_ordinary_user() -> None:
     """The corpus through the command line run by an ordinary user: the same outcomes as root's."""
     if os.getuid() != 0:
