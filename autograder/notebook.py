@@ -39,6 +39,7 @@ several (and ignores ``__MACOSX/``, ``._*`` and checkpoint junk).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -117,7 +118,7 @@ def read_notebook(
     """Read and validate a notebook file, outputs and attachments dropped.
 
     ``max_file_mb`` caps the file itself (plots included); ``max_mb`` caps what is graded: the text
-    of its code and markdown cells. :class:`NotebookError` with a clear message otherwise.
+    of its code and markdown cells (images pasted into markdown as ``data:`` URIs do not count). :class:`NotebookError` with a clear message otherwise.
     """
     path = Path(path)
     try:
@@ -132,12 +133,24 @@ def read_notebook(
     if size == 0:
         raise NotebookError(f"{path.name} is empty (0 bytes)")
     notebook = parse_notebook(path.read_bytes(), path.name)
-    text = sum(len(cell["source"].encode("utf-8", "surrogatepass")) for cell in notebook["cells"])
+    text = sum(_graded_size(cell) for cell in notebook["cells"])
     if text > max_mb * 2**20:
         raise NotebookError(
             f"{path.name} holds {text / 2**20:.1f} MB of code and text, over the limit of {max_mb:g} MB"
         )
     return notebook
+
+
+#: An image pasted into a markdown cell as a ``data:`` URI (Colab, some editors): never graded text.
+_DATA_URI = re.compile(r"data:[\w.+-]+/[\w.+-]+;base64,[A-Za-z0-9+/=\s]*")
+
+
+def _graded_size(cell: dict[str, Any]) -> int:
+    """Bytes of a cell that count against the notebook size limit: code, and text without images."""
+    source = str(cell["source"])
+    if cell["cell_type"] != "code":
+        source = _DATA_URI.sub("", source)
+    return len(source.encode("utf-8", "surrogatepass"))
 
 
 def parse_notebook(data: bytes, name: str = "notebook") -> dict[str, Any]:
@@ -148,7 +161,7 @@ def parse_notebook(data: bytes, name: str = "notebook") -> dict[str, Any]:
     (whose JSON-schema stack takes seconds to import).
     """
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark (some Windows editors write one) is not text
     except UnicodeDecodeError:
         raise NotebookError(
             f"{name} is not a text file (binary data): save it from Jupyter as .ipynb"
@@ -268,13 +281,19 @@ def plan(submission: Notebook, source: Notebook, earlier: Mapping[str, frozenset
     ``earlier``: fingerprints of the locked cells of earlier releases (:mod:`autograder.releases`):
     a cell as an earlier release had it is not an edit."""
     src_cells = cells_of(source)
-    sub_cells = cells_of(submission)
+    sub_cells, recognised = recognise_cells(cells_of(submission), src_cells)
     items = [
         (c.grade_id[len("test_") :], float(c.meta.get("points", 0) or 0))
         for c in src_cells
         if _kind(c) == "test" and c.grade_id.startswith("test_")
     ]
     result = Plan(cells=[], items=items)
+    if recognised:
+        result.flags.append(
+            f"{len(recognised)} of the instructor's cells had lost their nbgrader metadata (an editor such as "
+            "VS Code, Colab or jupytext drops it) and were recognised by their text: "
+            + ", ".join(f"cell {index + 1} = {gid!r}" for index, gid in recognised)
+        )
     by_id: dict[str, list[Cell]] = {}
     for cell in sub_cells:
         if cell.grade_id:
@@ -316,7 +335,65 @@ def plan(submission: Notebook, source: Notebook, earlier: Mapping[str, frozenset
             for name in anchors.get(order[cell.grade_id], []):
                 result.checkpoints[name] = len(result.cells)  # after the last copy of its anchor
     reached(len(src_cells) + 1)
+    _defined_below_test(result)
     return result
+
+
+def _defines(source: str, name: str) -> bool:
+    """Whether a cell's text may bind ``name`` at its top level: ``def``/``class``, an assignment, an
+    import of it, or something this cannot see through (``import *``, ``%run``, ``exec``)."""
+    n = re.escape(name)
+    return bool(
+        re.search(
+            rf"^(?:def|class)\s+{n}\b|^{n}\s*(?::[^=\n]*)?=(?!=)|^\s*(?:from\s+\S+\s+)?import\b.*\b{n}\b",
+            source,
+            re.MULTILINE,
+        )
+        or re.search(r"\bimport\s+\*|^\s*%run\b|\bexec\s*\(|\bglobals\s*\(", source, re.MULTILINE)
+    )
+
+
+def _defined_below_test(result: Plan) -> None:
+    """An item whose test cell stands above every cell that defines it (test cells moved up, or the
+    answer written below the tests) is graded after the first cell below that defines it, with a
+    flag; nbgrader would grade it undefined. Left alone when any cell above may define it."""
+    for name, position in list(result.checkpoints.items()):
+        if any(_defines(code, name) for _, code in result.cells[:position]):
+            continue
+        below = [k for k in range(position, len(result.cells)) if _defines(result.cells[k][1], name)]
+        if below:
+            index = result.cells[below[0]][0]
+            result.checkpoints[name] = below[0] + 1
+            result.flags.append(
+                f"the test cell of {name!r} stands above the cell that defines {name!r} (cell {index + 1}): "
+                "graded after that cell (nbgrader, which grades at the test cell, would find it undefined)"
+            )
+
+
+def recognise_cells(sub_cells: list[Cell], src_cells: list[Cell]) -> tuple[list[Cell], list[tuple[int, str]]]:
+    """The submission's cells, where a cell without nbgrader metadata whose text is exactly one of the
+    instructor's locked, test or visible-check cells (as released: hidden tests removed; normalised
+    text) gets that cell's grade_id and metadata back. Only source cells the submission does not
+    already hold by grade_id are matched, in notebook order (the k-th such cell with a given text is
+    the k-th source cell with that text). Returns the cells and ``(index, grade_id)`` of each match."""
+    present = {c.grade_id for c in sub_cells if c.grade_id}
+    wanted: dict[tuple[str, str], list[Cell]] = {}
+    for src in src_cells:
+        if _kind(src) in ("locked", "test", "visible") and src.grade_id not in present:
+            text = normalised(strip_hidden_tests(src.source))
+            if text:
+                wanted.setdefault((src.cell_type, text), []).append(src)
+    if not wanted:
+        return sub_cells, []
+    cells, recognised = [], []
+    for cell in sub_cells:
+        queue = wanted.get((cell.cell_type, normalised(cell.source))) if not cell.grade_id else None
+        if queue:
+            src = queue.pop(0)
+            cell = dataclasses.replace(cell, grade_id=src.grade_id, meta=dict(src.meta))
+            recognised.append((cell.index, src.grade_id))
+        cells.append(cell)
+    return cells, recognised
 
 
 def _emit(cell: Cell, src: Cell | None, result: Plan, emitted: set[str]) -> None:

@@ -314,3 +314,54 @@ def test_a_locked_cell_from_an_earlier_release_is_not_an_edit(tmp_path: Path) ->
     edited = nb.student_copy(source, "solution")
     find(edited, "setup").source = "import numpy as np\nnp.sum = max"
     assert any("edited" in f for f in nb.plan(edited, improved, releases.earlier("ps1", tmp_path)).flags)
+
+
+def test_cells_that_lost_their_metadata_are_recognised_by_their_text() -> None:
+    """VS Code, Colab and jupytext drop nbgrader's metadata from every cell: the instructor's cells
+    are recognised by their released text (the k-th copy of a text is the k-th source cell with it),
+    so the item is graded at its test cell, nothing is called deleted, and the locked text runs."""
+    source = source_notebook()
+    source.cells.append(grader_cell(TEST, "test_again", grade=True, points=1))  # the same text twice
+    sub = nb.student_copy(source, "solution")
+    for cell in sub.cells:
+        cell.metadata = {}
+    sub.cells.append(new_code_cell("double = double(2)"))
+    plan = nb.plan(sub, source)
+    assert plan.checkpoints == {"double": 2, "again": 2}
+    assert codes(plan)[0] == SETUP and len(plan.cells) == 3  # setup, the solution, the student's cell
+    assert not any("deleted" in f for f in plan.flags)
+    assert any("cell 2 = 'setup', cell 4 = 'visible_double', cell 5 = 'test_double', cell 6 = 'test_again'" in f
+               for f in plan.flags)  # fmt: skip
+    intact = nb.student_copy(source, "solution")
+    intact.cells.insert(1, new_code_cell(SETUP))  # a copy of a locked cell next to the real one
+    assert not any("recognised" in f for f in nb.plan(intact, source).flags)
+
+
+def test_an_item_whose_test_cell_stands_above_its_definition_is_graded_after_it() -> None:
+    source = source_notebook()
+    sub = nb.student_copy(source, "solution")
+    test = find(sub, "test_double")
+    sub.cells.remove(test)
+    sub.cells.insert(2, test)  # above the solution cell
+    plan = nb.plan(sub, source)
+    assert plan.checkpoints["double"] == 2  # after setup and the solution
+    assert any("stands above the cell that defines 'double' (cell 4)" in f for f in plan.flags)
+    imported = nb.student_copy(source, "solution")
+    imported.cells.insert(2, new_code_cell("from mine import *"))  # may define it: left alone
+    test = find(imported, "test_double")
+    imported.cells.remove(test)
+    imported.cells.insert(3, test)
+    assert nb.plan(imported, source).checkpoints["double"] == 2
+
+
+def test_a_byte_order_mark_and_pasted_images_do_not_make_a_notebook_unreadable(tmp_path: Path) -> None:
+    notebook = nb.student_copy(source_notebook(), "solution")
+    notebook.cells.append(new_markdown_cell("![plot](data:image/png;base64," + "A" * 2**20 + ")"))
+    path = tmp_path / "bom.ipynb"
+    path.write_bytes(b"\xef\xbb\xbf" + nbformat.writes(notebook).encode())
+    read = nb.read_notebook(path, max_mb=0.5)  # the 1 MB image does not count against 0.5 MB
+    assert [c["source"] for c in read["cells"]] == [c.source for c in notebook.cells]
+    notebook.cells.append(new_code_cell("x = '" + "A" * 2**20 + "'"))
+    path.write_text(nbformat.writes(notebook))
+    with pytest.raises(nb.NotebookError, match="MB of code and text"):
+        nb.read_notebook(path, max_mb=0.5)

@@ -1,7 +1,9 @@
 """Every assignment's solution, saved in each shape students' notebooks really take, gets full marks
 (with the flag its shape deserves): IPython syntax, a split solution cell, a solution cell that lost
-its nbgrader metadata, Windows line endings, a folder with a scratch notebook next to the work, a Mac
-zip's junk, and 25 MB of plot outputs. One batch per assignment."""
+its nbgrader metadata, a notebook whose every cell lost it (VS Code, jupytext), test cells moved above
+their solutions, Windows line endings, a byte-order mark, a folder with a scratch notebook next to the
+work, a Mac zip's junk, 25 MB of plot outputs and a 21 MB image pasted into a markdown cell (Colab).
+One batch per assignment."""
 
 from __future__ import annotations
 
@@ -23,10 +25,14 @@ SHAPES = {
     "ipython": "",
     "split": "appears 2 times (cells",
     "lost_metadata": "has no nbgrader metadata",
+    "all_metadata_lost": "had lost their nbgrader metadata (an editor such as VS Code",
+    "tests_above_solutions": "stands above the cell that defines",
     "crlf": "",
+    "byte_order_mark": "",
     "extra_notebooks": "also found Untitled.ipynb (none of the assignment's cells), not graded",
     "mac_junk": "",
     "outputs_25_mb": "",
+    "image_in_markdown_21_mb": "",
 }
 
 
@@ -58,6 +64,19 @@ def shaped(assignment: str, shape: str, folder: Path) -> None:
         work.cells.insert(work.cells.index(cell), first)
     elif shape == "lost_metadata":  # re-created by an editor that drops nbgrader's metadata
         cell.metadata = {}
+    elif shape == "all_metadata_lost":
+        for each in work.cells:
+            each.metadata.pop("nbgrader", None)
+    elif shape == "tests_above_solutions":  # each test cell moved up above its solution cell
+        for solution in [c for c in work.cells if c.metadata.get("nbgrader", {}).get("solution")]:
+            test_id = "test_" + solution.metadata["nbgrader"]["grade_id"]
+            tests = [c for c in work.cells if c.metadata.get("nbgrader", {}).get("grade_id") == test_id]
+            for test in tests:
+                work.cells.remove(test)
+                work.cells.insert(work.cells.index(solution), test)
+    elif shape == "image_in_markdown_21_mb":
+        image = "![plot](data:image/png;base64," + "iVBORw0KGgo" * (2 * 2**20) + ")"
+        work.cells.append(nbformat.v4.new_markdown_cell("My answer, with the plot pasted in:\n" + image))
     elif shape == "crlf":
         for each in work.cells:
             each.source = each.source.replace("\n", "\r\n")
@@ -78,6 +97,8 @@ def shaped(assignment: str, shape: str, folder: Path) -> None:
             nb.student_copy(source, "stub"), folder / ".ipynb_checkpoints" / f"{assignment}-checkpoint.ipynb"
         )
     nbformat.write(work, folder / name)
+    if shape == "byte_order_mark":
+        (folder / name).write_bytes(b"\xef\xbb\xbf" + (folder / name).read_bytes())
     for helper in (grade.COURSE_ROOT / "source" / assignment).glob("*.py"):
         shutil.copy(helper, folder / helper.name)
 
