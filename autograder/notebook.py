@@ -118,7 +118,8 @@ def read_notebook(
     """Read and validate a notebook file, outputs and attachments dropped.
 
     ``max_file_mb`` caps the file itself (plots included); ``max_mb`` caps what is graded: the text
-    of its code and markdown cells (images pasted into markdown as ``data:`` URIs do not count). :class:`NotebookError` with a clear message otherwise.
+    of its code and markdown cells (images pasted into markdown as ``data:`` URIs do not count).
+    :class:`NotebookError` with a clear message otherwise.
     """
     path = Path(path)
     try:
@@ -290,8 +291,8 @@ def plan(submission: Notebook, source: Notebook, earlier: Mapping[str, frozenset
     result = Plan(cells=[], items=items)
     if recognised:
         result.flags.append(
-            f"{len(recognised)} of the instructor's cells had lost their nbgrader metadata (an editor such as "
-            "VS Code, Colab or jupytext drops it) and were recognised by their text: "
+            f"{len(recognised)} of the instructor's cells had lost their nbgrader metadata (an editor such "
+            "as VS Code, Colab or jupytext drops it) and were recognised by their text: "
             + ", ".join(f"cell {index + 1} = {gid!r}" for index, gid in recognised)
         )
     by_id: dict[str, list[Cell]] = {}
