@@ -112,6 +112,24 @@ def _error_text(err: StudentError) -> str:
     return f"raised {err.type_name}: {err.message}" if err.message else f"raised {err.type_name}"
 
 
+#: Most bytes of one item's results the grader keeps for reuse across properties (the course's
+#: results are at most a few megabytes; a wrong answer of hundreds is not kept).
+OUTCOME_BYTES = 64 * 2**20
+
+
+def result_bytes(value: Any, depth: int = 0) -> int:
+    """Approximate bytes held by a decoded result: arrays' buffers, strings, and containers' items."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if isinstance(value, (list, tuple)) and depth < 20:
+        return 64 + sum(result_bytes(v, depth + 1) for v in value)
+    if isinstance(value, dict) and depth < 20:
+        return 64 + sum(result_bytes(k, depth + 1) + result_bytes(v, depth + 1) for k, v in value.items())
+    return 64
+
+
 @dataclass
 class _Tally:
     """One item's run: counts over the student's calls (to recognise stubs and missing names), and
@@ -124,6 +142,15 @@ class _Tally:
     timed_out: bool = False
     outcomes: dict[tuple[str | None, bytes], tuple[StudentError | None, Any]] = field(default_factory=dict)
     references: dict[bytes, Any] = field(default_factory=dict)
+    kept_bytes: int = 0  # of the student's results in ``outcomes`` (at most OUTCOME_BYTES)
+
+    def keep(self, key: tuple[str | None, bytes], outcome: tuple[StudentError | None, Any]) -> None:
+        """Remember ``outcome`` for later properties with the same case, within the byte budget (a
+        function that returns huge results must not grow the grader: it is simply called again)."""
+        size = result_bytes(outcome[1])
+        if self.kept_bytes + size <= OUTCOME_BYTES:
+            self.outcomes[key] = outcome
+            self.kept_bytes += size
 
     def record(self, grade_id: str, err: StudentError | None) -> None:
         self.calls += 1
@@ -181,7 +208,7 @@ class _PropertyRun:
         except StudentError as err:
             outcome = (err, None)
         self.tally.record(self.item.grade_id, outcome[0])
-        self.tally.outcomes[(probe, key)] = outcome
+        self.tally.keep((probe, key), outcome)
         return outcome
 
     def _verdict(self, call: Call, key: bytes) -> list[str] | None:

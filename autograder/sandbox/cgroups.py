@@ -1,6 +1,6 @@
 r"""Per-submission cgroups: memory, process count and CPU share of the submission's whole process tree.
 
-Every grading run gets one cgroup ``autograder-run-<pid>`` in each of the kernel's ``memory``,
+Every session gets one cgroup ``autograder-run-<pid>-<n>`` in each of the kernel's ``memory``,
 ``pids`` and ``cpu`` hierarchies (cgroup v1), under
 
 - the grader's own cgroup, when the grader runs as root;
@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import itertools
 import os
 import pwd
 import signal
@@ -43,6 +44,7 @@ from pathlib import Path
 #: The controllers used, in the order their descriptors are passed to the worker.
 CONTROLLERS = ("memory", "pids", "cpu")
 RUN_PREFIX = "autograder-run-"
+_SERIAL = itertools.count()
 #: Default CPU weight of every submission (cgroup v1 ``cpu.shares``).
 CPU_SHARES = 1024
 
@@ -210,7 +212,9 @@ class CgroupTree:
         if found is None:
             return None
         cls.remove_stale(found)
-        name = name or f"{RUN_PREFIX}{os.getpid()}"
+        # <pid>-<serial>: a process may hold several sessions (the nbgrader preprocessor keeps one
+        # per isolation level and preload); closing one must not remove another's cgroups
+        name = name or f"{RUN_PREFIX}{os.getpid()}-{next(_SERIAL)}"
         runs: dict[str, Path] = {}
         try:
             for controller, parent in found.items():
@@ -232,7 +236,7 @@ class CgroupTree:
             for folder in _subfolders(parent):
                 if not folder.name.startswith(RUN_PREFIX):
                     continue
-                pid = folder.name[len(RUN_PREFIX) :]
+                pid = folder.name[len(RUN_PREFIX) :].split("-")[0]
                 if pid.isdigit() and Path(f"/proc/{pid}").exists():
                     continue
                 if _kill_and_remove(folder):

@@ -347,8 +347,8 @@ class SandboxInvoker:
                 error = reply.get("error")
                 self.outcomes[index] = CellOutcome(
                     index,
-                    None if error is None else (str(error["type"]), str(error["message"])),
-                    float(reply.get("seconds", 0.0)),
+                    None if error is None else (clip(error.get("type"), 100), clip(error.get("message"))),
+                    _seconds(reply.get("seconds")),
                 )
             except WorkerLost as lost:
                 what = "ran past its time limit" if lost.timeout else str(lost)
@@ -504,8 +504,8 @@ class SandboxInvoker:
             if self._worker is not None:
                 try:
                     reply = self._request({"op": "report"}, [], 5.0)
-                    self.attempts = [str(a) for a in reply.get("attempts", [])][:50]
-                    self.notes = [str(n) for n in reply.get("notes", [])][:30]
+                    self.attempts = [clip(a) for a in list(reply.get("attempts", []))[:50]]
+                    self.notes = [clip(n) for n in list(reply.get("notes", []))[:30]]
                 except WorkerLost:
                     pass
             if self._worker is not None:
@@ -583,11 +583,29 @@ class SandboxInvoker:
                 timeout = StudentTimeout("Timeout", f"did not finish within {self.limits.call_timeout:g} s")
                 self._poisoned[key] = timeout
                 raise timeout
-            raise StudentError(str(err.get("type", "Error")), str(err.get("message", "")))
+            raise StudentError(clip(err.get("type", "Error"), 100), clip(err.get("message", "")))
         try:
             return wire.decode(reply.get("value"), out_blobs)
         except wire.WireError as exc:
             raise StudentError("WireError", str(exc)) from None
+
+
+#: Longest error message, note or attempt kept from a worker (characters): the worker is the
+#: student's process, and what it answers ends up in the record, the feedback and the gradebook.
+MESSAGE_CHARS = 2000
+
+
+def clip(value: object, limit: int = MESSAGE_CHARS) -> str:
+    """``str(value)`` cut to ``limit`` characters, saying how much was cut."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters cut)"
+
+
+def _seconds(value: object) -> float:
+    """A cell's duration as the worker reported it (0 for anything that is not a number)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
 def _probes_source() -> str:

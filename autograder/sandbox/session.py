@@ -174,6 +174,13 @@ def hidden_site_entries(site: str, extra_markers: Iterable[str] = ()) -> list[st
                 text = Path(path).read_text(encoding="utf-8")
                 if any(m and m in text for m in markers):
                     hidden.append(path)
+    # their compiled copies: site-packages/__pycache__/<module>.cpython-311.pyc (editable-install finders)
+    stems = {os.path.basename(h).split(".")[0] for h in hidden}
+    cache = os.path.join(site, "__pycache__")
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir(cache)):
+            if name.split(".")[0] in stems:
+                hidden.append(os.path.join(cache, name))
     return hidden
 
 
@@ -347,7 +354,8 @@ class Session:
             "network": limits.network,
             "limits": limits.to_config(),
             "seccomp": self.seccomp_program().hex(),
-            "forbidden_paths": list(self.hidden),
+            # the in-process guard's list (defence in depth where the host's files are visible)
+            "forbidden_paths": list(self.hidden) if self.level != "namespaces" else [],
             "forbidden_modules": list(FORBIDDEN_MODULES),
             "preload": list(preload),
         }
@@ -460,7 +468,7 @@ class Session:
         for path in sorted(set(covered)):
             host = next((s + path[len(p) :] for s, p in places.items() if _under(path, p)), path)
             if os.path.isdir(host) and not os.path.islink(host):
-                args.extend(["--tmpfs", path])
+                args.extend(["--tmpfs", path, "--remount-ro", path])  # empty, and nobody writes to it
             elif os.path.lexists(host):
                 args.extend(["--ro-bind", "/dev/null", path])
         # nothing outside a worker's own tmpfs is writable (the zygote's root and /dev are shared by

@@ -55,7 +55,10 @@ def _boot():
         sys.modules[module.__name__] = module
         exec(compile(message[name], "<autograder." + name + ">", "exec"), module.__dict__)
         modules[name] = module
-    modules["worker"].zygote(modules["wire"], message["config"], int(sys.argv[1]))
+    config = message["config"]
+    message.clear()  # the modules' text and the session's paths: not left for gc.get_objects() to find
+    del message
+    modules["worker"].zygote(modules["wire"], config, int(sys.argv[1]))
 _boot()
 """
 

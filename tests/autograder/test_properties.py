@@ -219,3 +219,30 @@ def test_a_call_that_raises_is_reported_as_the_raise_not_as_a_modification() -> 
         "raised ValueError: operands could not be broadcast together (so its inputs could not be checked)"
     )
     assert "modified" not in " ".join(lines)
+
+
+def test_huge_results_are_not_kept_beyond_the_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A function that answers every call with 2 MB (wrong) is called as often as needed, but the
+    grader keeps at most OUTCOME_BYTES of its results (here 4 MB) for reuse across properties."""
+    from autograder import properties
+
+    tallies: list[Any] = []
+
+    class Recorded(properties._Tally):
+        def __init__(self) -> None:
+            super().__init__()
+            tallies.append(self)
+
+    monkeypatch.setattr(properties, "_Tally", Recorded)
+    monkeypatch.setattr(properties, "OUTCOME_BYTES", 4 * 2**20, raising=False)
+    calls = []
+
+    def bloated_relu(x: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        return np.zeros(2**18)  # 2 MB of float64
+
+    result = run_item(ITEMS["relu"], LocalInvoker({"relu": bloated_relu}))
+    assert result.earned == 0 and len(calls) > 2  # without a budget: more than 4 MB kept
+    (tally,) = tallies
+    kept = sum(got.nbytes for _, got in tally.outcomes.values() if isinstance(got, np.ndarray))
+    assert 0 < kept <= 4 * 2**20

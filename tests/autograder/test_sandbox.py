@@ -522,6 +522,11 @@ def test_the_graders_packages_stay_hidden_when_installed_into_site_packages(
     (site / "cnn_course-0.1.0.dist-info").mkdir()
     (site / "cnn_course-0.1.0.dist-info" / "top_level.txt").write_text("autograder\ncourse_lib\n")
     (site / "course_paths.pth").write_text(str(Path(autograder.__file__).resolve().parents[1]) + "\n")
+    finder = "__editable___cnn_course_0_1_0_finder"  # an editable install's hook, and its compiled copy
+    (site / f"{finder}.py").write_text("MAPPING = {'autograder': '/the/course'}\n")
+    (site / "__pycache__").mkdir()
+    (site / "__pycache__" / f"{finder}.cpython-311.pyc").write_bytes(b"/the/course")
+    (site / "__pycache__" / "numpy_helper.cpython-311.pyc").write_bytes(b"")
     real = session_module.site_dirs()
     monkeypatch.setattr(session_module, "site_dirs", lambda: [*real, str(site)])
     with Session("namespaces", limits=FAST) as installed:
@@ -538,15 +543,26 @@ def test_the_graders_packages_stay_hidden_when_installed_into_site_packages(
                     f"inside = os.listdir({place!r} + '/course_lib') + os.listdir({place!r} + '/autograder')",
                     f"try:\n    pth = open({place!r} + '/course_paths.pth').read()\n"
                     "except OSError as error:\n    pth = type(error).__name__",
-                    "def seen():\n    return [listed, inside, pth]",
+                    "def content(path):\n    try:\n        return open(path, 'rb').read().decode()\n"
+                    "    except OSError as error:\n        return type(error).__name__",
+                    f"pyc = {place!r} + '/__pycache__/'\n"
+                    "cache = {n: content(pyc + n) for n in os.listdir(pyc)}",
+                    f"try:\n    open({place!r} + '/course_lib/planted.py', 'w').write('x')\n"
+                    "    planted = 'written'\nexcept OSError as error:\n    planted = error.strerror",
+                    "def seen():\n    return [listed, inside, pth, cache, planted]",
                 ],
             ) as invoker:
-                listed, inside, pth = invoker.call("seen", (), {})
-                assert errors(invoker)[:2] == ["ModuleNotFoundError", "ModuleNotFoundError"]
+                assert errors(invoker) == ["ModuleNotFoundError", "ModuleNotFoundError", *[None] * 7]
+                listed, inside, pth, cache, planted = invoker.call("seen", (), {})
+                assert errors(invoker)[:2] == ["ModuleNotFoundError", "ModuleNotFoundError"], invoker.outcomes
         finally:
             zygote.close()
     assert "course_lib" in listed  # the name may show (an empty mount point) ...
     assert inside == [] and pth in ("", "PermissionError")  # ... but nothing of it, no path to the course
+    assert cache.pop("numpy_helper.cpython-311.pyc") == ""
+    assert cache == {f"{finder}.cpython-311.pyc": cache[f"{finder}.cpython-311.pyc"]}
+    assert cache[f"{finder}.cpython-311.pyc"] in ("", "PermissionError")  # covered: no path to the course
+    assert planted == "Read-only file system"  # a cover is no shared folder for the next submission
 
 
 STARVED_CELL = """
@@ -585,3 +601,56 @@ def test_time_waiting_for_a_cpu_does_not_count_against_a_cell(
         for hog in hogs:
             hog.kill()
             hog.wait()
+
+
+def test_the_zygotes_boot_message_is_not_left_in_the_workers_memory(ns_zygote: Zygote) -> None:
+    """The zygote received the grader's modules and the session's paths in one message; after the
+    boot nothing reachable from the garbage collector holds them (``gc.unfreeze()`` included)."""
+    import autograder
+
+    course = str(Path(autograder.__file__).resolve().parents[1])
+    scan = (
+        "import gc\n"
+        "def holding(reversed_needles):\n"  # reversed: the call's own arguments hold no needle
+        "    needles = [n[::-1] for n in reversed_needles]\n"
+        "    gc.unfreeze()\n"
+        "    found = set()\n"
+        "    for obj in gc.get_objects():\n"
+        "        if obj is needles:\n"
+        "            continue\n"
+        "        values = obj.values() if isinstance(obj, dict) else obj\n"
+        "        if not isinstance(obj, (dict, list, tuple)):\n"
+        "            continue\n"
+        "        for value in list(values):\n"
+        "            if isinstance(value, str):\n"
+        "                found.update(n for n in needles if n in value)\n"
+        "    return sorted(found)\n"
+    )
+    with run(ns_zygote, [scan]) as invoker:
+        assert invoker.call("holding", ([n[::-1] for n in ("def start_worker(", course)],), {}) == []
+
+
+def test_what_a_hostile_worker_answers_is_clipped_before_it_reaches_the_record(zygote: Zygote) -> None:
+    """The student's code owns its worker: it can rewrite the answers of later cells (megabytes of
+    error text, a duration that is not a number) and its own notes. The grader keeps at most
+    MESSAGE_CHARS of each, 30 notes, and never raises."""
+    hijack = (
+        "import gc\n"
+        "server = next(o for o in gc.get_objects() if type(o).__name__ == 'Server')\n"
+        "original = server.run_cell\n"
+        "def run_cell(source, index, timeout):\n"
+        "    reply = original(source, index, timeout)\n"
+        "    reply['error'] = {'type': 'E' * 10**6, 'message': 'x' * (5 * 10**6)}\n"
+        "    reply['seconds'] = 'not a number'\n"
+        "    return reply\n"
+        "server.run_cell = run_cell\n"
+        "server.notes.extend(['n' * 10**6] * 100)\n"
+    )
+    invoker = run(zygote, [hijack, "pass"])
+    invoker.close()
+    kind, message = invoker.outcomes[1].error or ("", "")
+    assert len(kind) <= 100 + 40 and len(message) <= sandbox_invoker.MESSAGE_CHARS + 40
+    assert message.endswith("more characters cut)") and invoker.outcomes[1].seconds == 0.0
+    assert len(invoker.notes) <= 30 and all(
+        len(n) <= sandbox_invoker.MESSAGE_CHARS + 40 for n in invoker.notes
+    )

@@ -175,7 +175,9 @@ def _run_cgroups(mode: str, user: pwd.struct_passwd | None, grader: int) -> list
         )
         if base.is_dir():
             runs = [p for p in base.iterdir() if p.name.startswith(cgroups.RUN_PREFIX)]
-            found += [str(p) for p in runs if mode != "root" or p.name == f"{cgroups.RUN_PREFIX}{grader}"]
+            found += [
+                str(p) for p in runs if mode != "root" or p.name.startswith(f"{cgroups.RUN_PREFIX}{grader}-")
+            ]
     return found
 
 
