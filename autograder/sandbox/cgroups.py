@@ -237,8 +237,8 @@ class CgroupTree:
                 if not folder.name.startswith(RUN_PREFIX):
                     continue
                 pid = folder.name[len(RUN_PREFIX) :].split("-")[0]
-                if pid.isdigit() and Path(f"/proc/{pid}").exists():
-                    continue
+                if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+                    continue  # alive, or not named by a grader: never touched
                 if _kill_and_remove(folder):
                     removed.append(folder)
         return removed
@@ -259,6 +259,7 @@ class CgroupTree:
         fds: list[int] = []
         try:
             for controller, run in self.runs.items():
+                run.mkdir(exist_ok=True)  # again: another grader's clean-up may have removed it
                 folder = run / name
                 folder.mkdir()
                 folders[controller] = folder

@@ -654,3 +654,44 @@ def test_what_a_hostile_worker_answers_is_clipped_before_it_reaches_the_record(z
     assert len(invoker.notes) <= 30 and all(
         len(n) <= sandbox_invoker.MESSAGE_CHARS + 40 for n in invoker.notes
     )
+
+
+def test_only_run_cgroups_of_dead_graders_are_removed_and_a_removed_one_comes_back() -> None:
+    """A grader killed with SIGKILL leaves ``autograder-run-<pid>-<n>`` cgroups; the next run removes
+    those whose pid is gone, never a live grader's nor a name it did not make. A grader whose run
+    cgroup another clean-up removed anyway makes it again for its next worker."""
+    from autograder.sandbox import cgroups
+
+    found = cgroups.parents()
+    if found is None:
+        pytest.skip("no writable cgroup v1 hierarchy here")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid names a grader that is gone
+    names = [
+        f"{cgroups.RUN_PREFIX}{gone.pid}-0",
+        f"{cgroups.RUN_PREFIX}{os.getpid()}-99",
+        f"{cgroups.RUN_PREFIX}x",
+    ]
+    for parent in found.values():
+        for name in names:
+            (parent / name).mkdir()
+    tree = cgroups.CgroupTree.create()
+    assert tree is not None
+    try:
+        for parent in found.values():
+            assert (
+                not (parent / names[0]).exists()
+                and (parent / names[1]).is_dir()
+                and (parent / names[2]).is_dir()
+            )
+        for run in tree.runs.values():
+            run.rmdir()  # what another grader's (older) clean-up did
+        worker = tree.worker(memory_mb=256, max_processes=4)
+        assert all(folder.is_dir() for folder in worker.folders.values())
+        worker.close_fds()
+        worker.remove()
+    finally:
+        tree.close()
+        for parent in found.values():
+            for name in names[1:]:
+                (parent / name).rmdir()
