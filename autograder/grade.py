@@ -276,6 +276,7 @@ def grade_submission(
         limits=settings.limits,
         preload=preload_for(plan.cells),
         files=helper_files(settings),
+        cell_names=put_back_names(plan.cells, source),
     )
     secret = draws.load_secret(settings.source_root)
     try:
@@ -290,7 +291,7 @@ def grade_submission(
         for index, outcome in sorted(invoker.outcomes.items()):
             if outcome.error is not None:
                 kind, message = outcome.error
-                notes.append(truncate(f"cell {_cell_label(index)} raised {kind}: {message}", 400))
+                notes.append(truncate(f"{invoker.cell_name(index)} raised {kind}: {message}", 400))
     except BaseException:  # a grader error, or the grader is being stopped: no report, kill now
         invoker.abort()
         raise
@@ -337,9 +338,18 @@ def submission_digest(path: Path, source_notebook: Path) -> str:
     return digest.hexdigest()
 
 
-def _cell_label(index: int) -> str:
-    """A cell's number as JupyterLab shows it (from 1); a locked cell put back by the grader says so."""
-    return f"{index - 1000 + 1} (restored locked cell)" if index >= 1000 else str(index + 1)
+def put_back_names(cells: Sequence[tuple[int, str]], source: Any) -> dict[int, str]:
+    """What notes call each locked cell the grader put back (planned at ``1000 + source index``, see
+    :func:`autograder.notebook.plan`): ``the instructor's cell 'setup' (put back)``, never a number
+    the student's notebook does not have. Every other cell is ``cell N``, counted from 1."""
+    src_cells = nb.cells_of(source)
+    names = {}
+    for index, _ in cells:
+        if index >= 1000:
+            src = src_cells[index - 1000] if index - 1000 < len(src_cells) else None
+            name = repr(src.grade_id) if src is not None and src.grade_id else f"{index - 1000 + 1}"
+            names[index] = f"the instructor's cell {name} (put back)"
+    return names
 
 
 def _grade_item(grade_id: str, points: float, invoker: SandboxInvoker) -> ItemResult:
