@@ -44,7 +44,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from autograder import draws, releases, report
+from autograder import draws, intake, releases, report
 from autograder import notebook as nb
 from autograder.invoke import truncate
 from autograder.items import ITEMS
@@ -69,6 +69,25 @@ class Submission:
     student: str
     path: Path
     ignored: tuple[tuple[str, str], ...] = ()
+    #: the graded file as the record and the feedback name it (default: the notebook's file name;
+    #: ``hw.zip:hw/hw.ipynb`` for a notebook inside a zip)
+    label: str = ""
+    #: notes (shown to the student) and flags (for the instructor) from finding the notebook
+    notes: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    #: the folder whose own ``*.py`` files are copied next to the notebook (default: the notebook's
+    #: folder); ``own_files=False`` copies none (a folder of several students' notebooks)
+    helpers: Path | None = None
+    own_files: bool = True
+    #: no notebook was found, and what was (the record then scores 0 with this note)
+    missing: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.path.name
+
+    def helpers_folder(self) -> Path | None:
+        return (self.helpers or self.path.parent) if self.own_files else None
 
 
 @dataclasses.dataclass
@@ -175,50 +194,122 @@ def find_submissions(paths: Iterable[str | Path], assignment: str, source: Any =
     """Submissions under ``paths``: notebooks, folders of notebooks (or of ``STUDENT/*.ipynb``), or an
     nbgrader course root (``submitted/STUDENT/ASSIGNMENT/*.ipynb``). Student names are made unique.
 
-    Junk is ignored everywhere (``__MACOSX/``, ``._*``, ``.ipynb_checkpoints/``, hidden files). In a
-    student's folder with several notebooks the one holding the assignment's work is graded
+    Junk is ignored everywhere (``__MACOSX/``, ``._*``, ``.ipynb_checkpoints/``, hidden files). Every
+    student folder gives a submission (:func:`submission_in`): its notebooks and those inside its zips
+    are candidates, the one holding the assignment's work is graded
     (:func:`autograder.notebook.choose_notebook`, against ``source``, the instructor's notebook) and
-    the others are named in :attr:`Submission.ignored`."""
-    found: list[tuple[str, Path, tuple[tuple[str, str], ...]]] = []
+    the others are named in :attr:`Submission.ignored`; a Jupyter checkpoint copy is graded when it is
+    the only notebook; a folder with none scores 0 with a note of what it holds."""
+    found: list[Submission] = []
     for raw in paths:
         path = Path(raw)
         if path.is_file():
-            found.append((path.parent.name if path.stem == assignment else path.stem, path, ()))
+            found.append(Submission(path.parent.name if path.stem == assignment else path.stem, path))
         elif (path / "submitted").is_dir():
             for student_dir in sorted((path / "submitted").iterdir()):
-                choice = _pick(student_dir / assignment, source)
-                if choice is not None:
-                    found.append((student_dir.name, choice.path, choice.ignored))
+                if (student_dir / assignment).is_dir():
+                    where = f"{student_dir.name}/{assignment}"
+                    found.append(
+                        submission_in(student_dir / assignment, student_dir.name, source, False, where)
+                    )
         elif path.is_dir():
             for entry in sorted(path.iterdir()):
                 if nb.is_junk(Path(entry.name)) or entry.name in nb.JUNK_FOLDERS:
                     continue
                 if entry.is_file() and entry.suffix == ".ipynb":
-                    found.append((entry.parent.name if entry.stem == assignment else entry.stem, entry, ()))
+                    student = entry.parent.name if entry.stem == assignment else entry.stem
+                    found.append(Submission(student, entry, own_files=False))  # several students' folder
                 elif entry.is_dir():
-                    choice = _pick(entry / assignment, source) or _pick(entry, source, recursive=True)
-                    if choice is not None:
-                        found.append((entry.name, choice.path, choice.ignored))
+                    sub = None
+                    if (entry / assignment).is_dir():
+                        sub = submission_in(entry / assignment, entry.name, source, False)
+                    if sub is None or sub.missing:
+                        sub = submission_in(entry, entry.name, source, True)
+                    found.append(sub)
         else:
             raise FileNotFoundError(f"{path} is not a notebook or a folder")
     subs: list[Submission] = []
     used: set[str] = set()
-    for student, notebook, ignored in found:
-        name, k = safe_name(student), 2
+    for sub in found:
+        name, k = safe_name(sub.student), 2
         while name in used:
-            name, k = f"{safe_name(student)}-{k}", k + 1
+            name, k = f"{safe_name(sub.student)}-{k}", k + 1
         used.add(name)
-        subs.append(Submission(name, notebook, ignored))
+        subs.append(dataclasses.replace(sub, student=name))
     return subs
 
 
-def _pick(folder: Path, source: Any, recursive: bool = False) -> nb.Choice | None:
-    if not folder.is_dir():
-        return None
+#: Most zips looked into per student.
+MAX_ZIPS = 8
+
+
+def submission_in(
+    folder: Path, student: str, source: Any = None, recursive: bool = True, where: str | None = None
+) -> Submission:
+    """The submission in a student's ``folder`` (and below it, when ``recursive``); never None.
+
+    Candidates are the notebooks (junk left out) and the notebooks inside the folder's zips, unpacked
+    one level deep into a private folder (:func:`autograder.intake.unzip`, its limits and notes); the
+    one holding the assignment's work is chosen. With none, a Jupyter checkpoint copy
+    (``.ipynb_checkpoints/X-checkpoint.ipynb``) is graded and flagged; with none of those either, the
+    submission's :attr:`Submission.missing` names what the folder holds (``where``: how to call it)."""
+    where = where or folder.name
     candidates = nb.candidate_notebooks(folder, recursive=recursive)
-    if len(candidates) <= 1 or source is None:
-        return nb.Choice(candidates[0]) if candidates else None
-    return nb.choose_notebook(candidates, source)
+    pattern = "*.zip"
+    zips = sorted(
+        p
+        for p in (folder.rglob(pattern) if recursive else folder.glob(pattern))
+        if not nb.is_junk(p.relative_to(folder)) and p.is_file()
+    )
+    notes: list[str] = []
+    labels: dict[Path, str] = {}
+    unzipped: dict[Path, intake.Unzipped] = {}
+    if len(zips) > MAX_ZIPS:
+        notes.append(f"only {MAX_ZIPS} of the {len(zips)} zips were looked into")
+    for zip_path in zips[:MAX_ZIPS]:
+        name = zip_path.relative_to(folder).as_posix()
+        into = Path(tempfile.mkdtemp(dir=intake.scratch())) / "unzipped"
+        got = intake.unzip(zip_path, into, label=name)
+        unzipped[zip_path] = got
+        notes += got.notes
+        for path, member in got.notebooks:
+            labels[path] = f"{name}:{member}"
+            candidates.append(path)
+    flags: list[str] = []
+    helpers: Path | None = None
+    if not candidates:
+        found = folder.rglob("*.ipynb") if recursive else folder.glob(".ipynb_checkpoints/*.ipynb")
+        checkpoints = sorted(p for p in found if _is_checkpoint(p.relative_to(folder)) and p.is_file())
+        if checkpoints:
+            candidates = checkpoints
+    if not candidates:
+        missing = f"no notebook in {where}/: found {intake.describe(folder, unzipped)}"
+        return Submission(student, folder, notes=tuple(notes), missing=missing)
+    if len(candidates) > 1 and source is not None:
+        choice = nb.choose_notebook(candidates, source)
+        assert choice is not None
+    else:
+        choice = nb.Choice(candidates[0])
+    graded = choice.path
+    if graded in labels:
+        zip_name, member = labels[graded].split(":", 1)
+        notes.insert(0, f"graded {member} from inside {zip_name}")
+    elif _is_checkpoint(graded.relative_to(folder)):
+        rel = graded.relative_to(folder).as_posix()
+        flags.append(f"graded the Jupyter checkpoint copy {rel}: the notebook itself was not handed in")
+        helpers = graded.parent.parent  # the notebook's own folder, where Jupyter saved the checkpoint
+    label = labels.get(graded, "")
+    return Submission(student, graded, choice.ignored, label, tuple(notes), tuple(flags), helpers)
+
+
+def _is_checkpoint(relative: Path) -> bool:
+    """A Jupyter checkpoint copy (``.ipynb_checkpoints/X-checkpoint.ipynb``), in no other junk."""
+    folders = relative.parts[:-1]
+    return (
+        bool(folders)
+        and folders[-1] == ".ipynb_checkpoints"
+        and not nb.is_junk(Path(*folders[:-1], relative.name))
+    )
 
 
 # -------------------------------------------------------------------------------------- one notebook
@@ -257,17 +348,26 @@ def grade_submission(
     start = time.monotonic()
     src_plan = nb.plan(source, source)
     items = src_plan.items
-    digest = submission_digest(sub.path, settings.source_notebook)
+    if sub.missing:
+        zeros = [zero_result(g, p, "error", sub.missing) for g, p in items]
+        digest = hashlib.sha256(f"{sub.missing}\0{settings.source_notebook}".encode()).hexdigest()
+        return Graded(
+            sub.student, settings.assignment, zeros, [sub.missing, *sub.notes][:MAX_NOTES],
+            list(sub.flags), time.monotonic() - start, digest=digest,
+        )  # fmt: skip
+    instructor = helper_files(settings)
+    own = student_files(sub, instructor)
+    digest = submission_digest(sub.path, settings.source_notebook, own.files)
     try:
         notebook = nb.read_notebook(sub.path, settings.max_notebook_mb, settings.max_file_mb)
     except nb.NotebookError as exc:
         zeros = [zero_result(g, p, "error", f"the notebook could not be read: {exc}") for g, p in items]
         return Graded(
-            sub.student, settings.assignment, zeros, [str(exc)], [], time.monotonic() - start,
-            notebook=sub.path.name, digest=digest,
+            sub.student, settings.assignment, zeros, [str(exc), *sub.notes][:MAX_NOTES], list(sub.flags),
+            time.monotonic() - start, notebook=sub.name, digest=digest,
         )  # fmt: skip
     plan = nb.plan(notebook, source, releases.earlier(settings.assignment))
-    notes: list[str] = []
+    notes: list[str] = [*sub.notes, *own.notes]
     results: list[ItemResult] = []
     invoker = SandboxInvoker(
         plan.cells,
@@ -275,7 +375,8 @@ def grade_submission(
         zygote=zygote,
         limits=settings.limits,
         preload=preload_for(plan.cells),
-        files=helper_files(settings),
+        files={**own.files, **instructor},  # the instructor's helper modules win a name clash
+        cell_names=put_back_names(plan.cells, source),
     )
     secret = draws.load_secret(settings.source_root)
     try:
@@ -290,7 +391,7 @@ def grade_submission(
         for index, outcome in sorted(invoker.outcomes.items()):
             if outcome.error is not None:
                 kind, message = outcome.error
-                notes.append(truncate(f"cell {_cell_label(index)} raised {kind}: {message}", 400))
+                notes.append(truncate(f"{invoker.cell_name(index)} raised {kind}: {message}", 400))
     except BaseException:  # a grader error, or the grader is being stopped: no report, kill now
         invoker.abort()
         raise
@@ -300,8 +401,11 @@ def grade_submission(
     if invoker.output_truncated:
         limit = settings.limits.output_bytes
         notes.append(f"printed more than {limit} bytes of output: only the first {limit} were kept")
-    flags = list(plan.flags)
-    flags += [f"graded {sub.path.name}; also found {name} ({why}), not graded" for name, why in sub.ignored]
+    flags = [*sub.flags, *plan.flags]
+    flags += [f"graded {sub.name}; also found {name} ({why}), not graded" for name, why in sub.ignored]
+    if any(name in instructor for name in own.skipped):
+        clash = ", ".join(sorted(n for n in own.skipped if n in instructor))
+        flags.append(f"handed in its own {clash}: the assignment's file of that name was used instead")
     if any(
         a.startswith("import ") and a.split()[1].split(".")[0] in ("course_lib", "autograder")
         for a in invoker.attempts
@@ -321,12 +425,22 @@ def grade_submission(
     }
     return Graded(
         sub.student, settings.assignment, results, notes[:MAX_NOTES], flags, seconds, events, sandbox,
-        notebook=sub.path.name, cells=cells, digest=digest,
+        notebook=sub.name, cells=cells, digest=digest,
     )  # fmt: skip
 
 
-def submission_digest(path: Path, source_notebook: Path) -> str:
-    """sha256 of the submitted file followed by the source notebook (see :attr:`Graded.digest`)."""
+def student_files(sub: Submission, instructor: dict[str, bytes] | None = None) -> intake.OwnFiles:
+    """The student's own helper modules copied next to the notebook
+    (:func:`autograder.intake.own_files` of :meth:`Submission.helpers_folder`); names the
+    ``instructor``'s helper modules use are left out."""
+    folder = sub.helpers_folder()
+    return intake.own_files(folder, reserved=instructor or {}) if folder is not None else intake.OwnFiles()
+
+
+def submission_digest(path: Path, source_notebook: Path, files: dict[str, bytes] | None = None) -> str:
+    """sha256 of the submitted file followed by the source notebook and then, when there are any, the
+    student's own helper modules ``files`` (name and bytes): a changed helper file changes the digest,
+    so a cached record is not reused for it (see :attr:`Graded.digest`)."""
     digest = hashlib.sha256()
     for part in (path, source_notebook):
         try:
@@ -334,12 +448,24 @@ def submission_digest(path: Path, source_notebook: Path) -> str:
         except OSError:
             digest.update(b"<unreadable>")
         digest.update(b"\0")
+    for name, data in sorted((files or {}).items()):
+        digest.update(hashlib.sha256(name.encode("utf-8", "surrogateescape")).digest())
+        digest.update(hashlib.sha256(data).digest())
     return digest.hexdigest()
 
 
-def _cell_label(index: int) -> str:
-    """A cell's number as JupyterLab shows it (from 1); a locked cell put back by the grader says so."""
-    return f"{index - 1000 + 1} (restored locked cell)" if index >= 1000 else str(index + 1)
+def put_back_names(cells: Sequence[tuple[int, str]], source: Any) -> dict[int, str]:
+    """What notes call each locked cell the grader put back (planned at ``1000 + source index``, see
+    :func:`autograder.notebook.plan`): ``the instructor's cell 'setup' (put back)``, never a number
+    the student's notebook does not have. Every other cell is ``cell N``, counted from 1."""
+    src_cells = nb.cells_of(source)
+    names = {}
+    for index, _ in cells:
+        if index >= 1000:
+            src = src_cells[index - 1000] if index - 1000 < len(src_cells) else None
+            name = repr(src.grade_id) if src is not None and src.grade_id else f"{index - 1000 + 1}"
+            names[index] = f"the instructor's cell {name} (put back)"
+    return names
 
 
 def _grade_item(grade_id: str, points: float, invoker: SandboxInvoker) -> ItemResult:

@@ -111,7 +111,8 @@ class SandboxGrade(NbGraderPreprocessor):
 
     def _graded(self, settings: grade.Settings, sub: grade.Submission) -> grade.Graded:
         """The submission's record: reused when fresh, else graded now (and written)."""
-        digest = grade.submission_digest(sub.path, settings.source_notebook)
+        own = grade.student_files(sub, grade.helper_files(settings))
+        digest = grade.submission_digest(sub.path, settings.source_notebook, own.files)
         cached = grade.load_record(settings.out / sub.student, settings.assignment)
         if cached is not None and cached.digest == digest:
             self.log.info("Using the sandbox's grading record of %s", sub.student)

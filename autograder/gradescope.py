@@ -21,12 +21,14 @@ without the network) and copies the two packages into it; then it makes the grad
 source notebook with solutions, the draw secret) -- readable by root only.
 
 **run_autograder** (:func:`run`) grades the submitted notebook (chosen among every ``*.ipynb`` of
-the submission, Mac zip junk ignored) with the same pipeline as the batch grader, one job, with
-limits below what the container really has (its cgroup's memory and CPU, :func:`container_limits`),
-at the strongest isolation level that works in the container (``namespaces`` when unprivileged user
-namespaces work there, else ``uid``: the student's code runs as an unprivileged uid that cannot read
-the grader's files nor write the results, with the network off where the kernel allows it, else
-``none``). ``results.json`` is written by the grader alone, after the student's code has ended; it
+the submission and inside its zips, Mac zip junk ignored; the student's own ``*.py`` files next to
+it are copied into the worker's folder, :func:`autograder.grade.student_files`) with the same
+pipeline as the batch grader, one job, with limits below what the container really has (its
+cgroup's memory and CPU, :func:`container_limits`), at the strongest isolation level that works in
+the container (``namespaces`` when unprivileged user namespaces work there, else ``uid``: the
+student's code runs as an unprivileged uid that cannot read the grader's files nor write the
+results, with the network off where the kernel allows it, else ``none``). ``results.json`` is
+written by the grader alone, after the student's code has ended; it
 records the level in force (``extra_data``). ``AUTOGRADER_ROOT`` replaces ``/autograder``.
 """
 
@@ -244,12 +246,12 @@ def limits_for(options: Options, memory: int | None, cpus: float | None) -> Limi
     )
 
 
-def find_notebook(folder: Path, source: nb.Notebook) -> nb.Choice | None:
-    """The submitted notebook: among the ``*.ipynb`` files anywhere in ``folder`` (Mac zip junk such
-    as ``__MACOSX/._x.ipynb``, checkpoints and hidden files ignored), the one holding the assignment's
-    work (:func:`autograder.notebook.choose_notebook`)."""
-    candidates = nb.candidate_notebooks(folder, recursive=True)
-    return nb.choose_notebook(candidates, source) if candidates else None
+def find_notebook(folder: Path, source: nb.Notebook) -> grade.Submission:
+    """The submitted notebook: among the ``*.ipynb`` files anywhere in ``folder`` and inside its zips
+    (Mac zip junk such as ``__MACOSX/._x.ipynb``, checkpoints and hidden files ignored), the one
+    holding the assignment's work; a checkpoint copy when there is nothing else; else a submission
+    whose ``missing`` says what was found (:func:`autograder.grade.submission_in`)."""
+    return grade.submission_in(folder, "submission", source, recursive=True, where="submission")
 
 
 def run(assignment: str, root: Path, course: Path) -> dict[str, Any]:
@@ -268,26 +270,28 @@ def run(assignment: str, root: Path, course: Path) -> dict[str, Any]:
         forbidden_paths=(str(submission), str(results_dir)), isolation=options.isolation,
     )  # fmt: skip
     source = nb.load_source(settings.source_notebook)
-    choice = find_notebook(submission, source) if submission.is_dir() else None
-    if choice is None:
+    sub = find_notebook(submission, source) if submission.is_dir() else None
+    if sub is None or sub.missing:
         items = nb.plan(source, source).items
+        found = sub.missing if sub is not None else "no submission folder"
         zeros = [
-            grade.zero_result(g, p, "error", "no .ipynb notebook was found in the submission")
+            grade.zero_result(g, p, "error", f"no .ipynb notebook was found in the submission ({found})")
             for g, p in items
         ]
+        output = "\n".join([f"no notebook was submitted: {found}", *(sub.notes if sub else ())])
         data = report.gradescope_results(
-            zeros, time.monotonic() - start, output="no notebook was submitted", details=options.details
+            zeros, time.monotonic() - start, output=output, details=options.details
         )
     else:
         if os.getuid() == 0:  # at the uid level the student's code runs as another uid
             for private in (submission, results_dir):
                 os.chmod(private, 0o700)
-        graded, level, mechanisms = _grade(settings, source, choice)
+        graded, level, mechanisms = _grade(settings, source, sub)
         grade.write_outputs(graded, feedback)
         extra = {
             "isolation": level,
             "mechanisms": mechanisms,
-            "notebook": choice.path.name,
+            "notebook": sub.name,
             "container_memory_mb": None if memory is None else memory // 2**20,
             "container_cpus": cpus,
         }
@@ -299,13 +303,14 @@ def run(assignment: str, root: Path, course: Path) -> dict[str, Any]:
     return data
 
 
-def _grade(settings: grade.Settings, source: Any, choice: nb.Choice) -> tuple[grade.Graded, str, list[str]]:
+def _grade(
+    settings: grade.Settings, source: Any, sub: grade.Submission
+) -> tuple[grade.Graded, str, list[str]]:
     """Grade the chosen notebook at the strongest isolation level that works here."""
     session = Session(settings.isolation, limits=settings.limits, hidden=settings.hidden_paths()).start()
     try:
         zygote = Zygote(session, grade.preload_for(nb.plan(source, source).cells))
         try:
-            sub = grade.Submission("submission", choice.path, choice.ignored)
             graded = grade.grade_submission(sub, settings, source, session, zygote=zygote)
         finally:
             zygote.close()

@@ -267,7 +267,9 @@ class SandboxInvoker:
     """Runs a submission's code cells in a sandboxed worker and calls its functions there.
 
     ``cells`` are ``(index, source)`` pairs in execution order; ``files`` (name -> bytes) are put in
-    the working directory first (helper modules the notebook imports). Use as a context manager, or call
+    the working directory first (helper modules the notebook imports); ``cell_names`` names a cell in
+    notes and events where its number would mislead (a locked cell put back by the grader), every
+    other cell is ``cell N`` with N = index + 1, as JupyterLab numbers them. Use as a context manager, or call
     :meth:`start` then :meth:`close`. :attr:`outcomes` records each cell's error (if any),
     :attr:`events` what went wrong with the worker itself (timeouts, crashes, restarts).
     """
@@ -282,9 +284,11 @@ class SandboxInvoker:
         preload: Sequence[str] = ("numpy",),
         probes_source: str | None = None,
         files: dict[str, bytes] | None = None,
+        cell_names: dict[int, str] | None = None,
     ) -> None:
         self.cells = list(cells)
         self.files = dict(files or {})
+        self.cell_names = dict(cell_names or {})
         self.session = session
         self.limits = limits or session.limits
         self.zygote = zygote
@@ -355,7 +359,7 @@ class SandboxInvoker:
                 self.outcomes[index] = CellOutcome(
                     index, ("Timeout" if lost.timeout else "WorkerDied", what), 0.0
                 )
-                self.events.append(f"cell {index}: {what}")
+                self.events.append(f"{self.cell_name(index)}: {what}")
                 self._skip.add(index)
             position += 1
         for index, _ in self.cells[position:until]:
@@ -448,8 +452,18 @@ class SandboxInvoker:
             return False
         return True
 
+    def cell_name(self, index: int) -> str:
+        """How notes name the cell at ``index``: ``cell N`` counted from 1, or its name in ``cell_names``."""
+        return self.cell_names.get(index, f"cell {index + 1}")
+
     def _run_cell(self, index: int, source: str) -> dict[str, Any]:
-        header = {"op": "run_cell", "source": source, "index": index, "timeout": self.limits.cell_timeout}
+        header = {
+            "op": "run_cell",
+            "source": source,
+            "index": index,
+            "name": self.cell_name(index),
+            "timeout": self.limits.cell_timeout,
+        }
         return self._request(header, [], self.limits.cell_timeout)
 
     def _remaining(self) -> float:

@@ -589,6 +589,7 @@ class Server:
         self.guard = guard
         self.shell: Any = _SHELL[0] if _SHELL else None
         self.cell_index = -1
+        self.cell_name = "cell 0"  # what notes call the running cell (from 1, as JupyterLab numbers them)
         self.notes: list[str] = []
         if self.shell is not None:
             self.namespace: dict[str, Any] = self.shell.user_ns
@@ -602,7 +603,7 @@ class Server:
         self.probes: dict[str, Callable[..., Any]] = {}
 
     def note(self, what: str) -> None:
-        text = f"cell {self.cell_index}: {what}"
+        text = f"{self.cell_name}: {what}"
         if len(self.notes) < 30 and text not in self.notes:
             self.notes.append(text)
 
@@ -653,7 +654,9 @@ class Server:
         self, op: Any, header: dict[str, Any], blobs: list[bytes]
     ) -> tuple[dict[str, Any], list[bytes]]:
         if op == "run_cell":
-            return self.run_cell(str(header["source"]), int(header["index"]), float(header["timeout"])), []
+            index = int(header["index"])
+            self.cell_name = str(header.get("name") or f"cell {index + 1}")[:200]
+            return self.run_cell(str(header["source"]), index, float(header["timeout"])), []
         if op == "write_files":
             for name, data in zip(header.get("names", []), blobs, strict=False):
                 with open(os.path.basename(str(name)), "wb") as handle:

@@ -221,3 +221,29 @@ def test_feedback_counts_cells_from_one_as_jupyterlab_does(tmp_path: Path) -> No
     assert syntax.startswith("cell 5 raised SyntaxError") and "<cell 5>" in syntax, syntax
     feedback = grade.write_outputs(graded, tmp_path / "out") / "feedback.md"
     assert "cell 3 raised Timeout" in feedback.read_text()
+
+
+def test_notes_about_one_cell_give_it_one_number_and_a_put_back_cell_its_name(tmp_path: Path) -> None:
+    """A cell that runs ``!ls`` and then raises is one cell: both notes give the number JupyterLab
+    shows. A deleted locked cell that the grader put back has no number in the student's notebook:
+    its note names it (never ``cell 1001``)."""
+    notebook = nb.student_copy(source(), "solution")
+    setup = next(
+        i for i, c in enumerate(notebook.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "setup"
+    )
+    del notebook.cells[setup]  # put back by the grader, after the cell inserted below
+    # the put-back setup cell's `from contextlib import contextmanager` then fails
+    notebook.cells.insert(1, nbformat.v4.new_code_cell("import sys\nsys.modules['contextlib'] = None"))
+    notebook.cells.insert(2, nbformat.v4.new_code_cell("!ls\nraise ValueError('mine')"))
+    path = tmp_path / "cells.ipynb"
+    nbformat.write(notebook, path)
+    with settings(tmp_path / "out").session() as session:
+        graded = grade.grade_submission(
+            grade.Submission("cells", path), settings(tmp_path / "out"), source(), session
+        )
+    assert "cell 3 raised ValueError: mine" in graded.notes, graded.notes
+    assert any(n.startswith("cell 3: `!ls` was not run") for n in graded.notes), graded.notes
+    assert any(n.startswith("the instructor's cell 'setup' (put back) raised ") for n in graded.notes), (
+        graded.notes
+    )
+    assert not any("100" in n.split(" raised")[0] for n in graded.notes), graded.notes

@@ -498,10 +498,26 @@ def test_shell_commands_and_program_magics_are_refused_and_the_rest_of_the_cell_
         assert errors(invoker) == [None] * 7
         assert invoker.call("state", (), {}) == [1, 0, 1, False]
     notes = "\n".join(invoker.notes)
-    for expected in ("cell 0: `!pip install torch` was not run", "cell 1: `!ls /` was not run",
-                     "cell 2: `%pip install numpy` was not run", "cell 3: `%%bash` was not run",
-                     "cell 4: `%%writefile helper.py` was not run"):  # fmt: skip
+    # cells counted from 1, as JupyterLab and the grader's "cell N raised" notes count them
+    for expected in ("cell 1: `!pip install torch` was not run", "cell 2: `!ls /` was not run",
+                     "cell 3: `%pip install numpy` was not run", "cell 4: `%%bash` was not run",
+                     "cell 5: `%%writefile helper.py` was not run"):  # fmt: skip
         assert expected in notes, notes
+
+
+def test_a_named_cell_is_called_by_its_name_in_notes(zygote: Zygote) -> None:
+    """A locked cell the grader put back runs at index 1000 + its source index: notes name it."""
+    with SandboxInvoker(
+        [(0, "x = 1"), (1003, "!ls\ny = 2")],
+        session=zygote.session,
+        zygote=zygote,
+        limits=FAST,
+        probes_source="",
+        cell_names={1003: "the instructor's cell 'setup' (put back)"},
+    ) as invoker:
+        assert errors(invoker) == [None, None]
+    assert invoker.notes == ["the instructor's cell 'setup' (put back): `!ls` was not run (shell "
+                             "commands are not run when grading)"]  # fmt: skip
 
 
 def test_the_graders_packages_stay_hidden_when_installed_into_site_packages(
