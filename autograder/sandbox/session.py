@@ -25,6 +25,7 @@ Gradescope runner) and shared by every zygote and worker of the run. It decides,
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import importlib.util
 import json
@@ -143,12 +144,13 @@ def package_dirs(names: Sequence[str] = FORBIDDEN_MODULES) -> list[str]:
     return dirs
 
 
-def _forbidden_distributions() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def _forbidden_distributions() -> frozenset[str]:
     names = set()
     mapping = importlib.metadata.packages_distributions()
     for module in FORBIDDEN_MODULES:
         names.update(mapping.get(module, []))
-    return {n.lower().replace("-", "_") for n in names}
+    return frozenset(n.lower().replace("-", "_") for n in names)
 
 
 def hidden_site_entries(site: str, extra_markers: Iterable[str] = ()) -> list[str]:
@@ -356,7 +358,8 @@ class Session:
             "seccomp": self.seccomp_program().hex(),
             # the in-process guard's list (defence in depth where the host's files are visible)
             "forbidden_paths": list(self.hidden) if self.level != "namespaces" else [],
-            "forbidden_modules": list(FORBIDDEN_MODULES),
+            # the grader's packages and their distribution (its metadata names the course's folders)
+            "forbidden_modules": [*FORBIDDEN_MODULES, *sorted(_forbidden_distributions())],
             "preload": list(preload),
         }
 

@@ -291,6 +291,11 @@ class Guard:
             if not any(self._under(n, (path,)) for n in needed)
         )
         self.forbidden_modules = frozenset(forbidden_modules)
+        # the installed packages (numpy, IPython's lazily imported modules...) stay readable even
+        # when a forbidden folder holds them (a virtualenv inside the course checkout)
+        self.packages = tuple(
+            os.path.realpath(p) for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")
+        )
         self.allowed_write = (self.workdir, "/dev/null")
         self.attempts: list[str] = []
         self.audit_files = audit
@@ -337,8 +342,17 @@ class Guard:
             self.note("open a network connection")
             raise PermissionError("network access is disabled in the grader's sandbox")
 
+    def _package_file(self, path: str) -> bool:
+        """A file of an installed package other than the grader's own (``site-packages/numpy/...``)."""
+        for site in self.packages:
+            if self._under(path, (site,)) and path != site:
+                top = path[len(site) + 1 :].split("/")[0]
+                name = top.split(".")[0].split("-")[0].lower()
+                return name not in self.forbidden_modules and not name.startswith("__editable__")
+        return False
+
     def _check_path(self, path: str, writing: bool) -> None:
-        if self._under(path, self.forbidden_paths):
+        if self._under(path, self.forbidden_paths) and (writing or not self._package_file(path)):
             self.note(f"access {path}")
             raise PermissionError(f"access to {path} is not allowed in the grader's sandbox")
         if (

@@ -711,3 +711,35 @@ def test_only_run_cgroups_of_dead_graders_are_removed_and_a_removed_one_comes_ba
         for parent in found.values():
             for name in names[1:]:
                 (parent / name).rmdir()
+
+
+def test_the_guard_lets_installed_packages_be_read_inside_a_forbidden_course(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the uid and none levels the in-process guard refuses the course folder; a virtualenv
+    inside the course checkout (how CI and developers set up) must stay readable, or IPython's lazy
+    imports fail and every cell raises (the hardening benchmark graded everything 0 at ``none``)."""
+    from autograder.sandbox.worker import Guard
+
+    course = tmp_path / "course"
+    site = course / ".venv" / "lib" / "python3.11" / "site-packages"
+    for path in ("IPython/core/logger.py", "autograder/grade.py", "cnn_course-0.1.0.dist-info/RECORD"):
+        (site / path).parent.mkdir(parents=True, exist_ok=True)
+        (site / path).write_text("")
+    (course / "source").mkdir()
+    (course / "source" / "solution.ipynb").write_text("{}")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
+    guard = Guard(
+        str(tmp_path / "work"), [str(course)], ["autograder", "course_lib", "cnn_course"], audit=True
+    )
+    guard.active = True
+    guard.audit("open", (str(site / "IPython/core/logger.py"), "r", 0))  # allowed
+    refused = [
+        (str(site / "IPython/core/logger.py"), "w"),
+        (str(site / "autograder/grade.py"), "r"),
+        (str(site / "cnn_course-0.1.0.dist-info/RECORD"), "r"),
+        (str(course / "source" / "solution.ipynb"), "r"),
+    ]
+    for path, mode in refused:
+        with pytest.raises(PermissionError):
+            guard.audit("open", (path, mode, 0))
