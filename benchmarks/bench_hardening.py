@@ -146,6 +146,7 @@ class LoadResult:
     leftover_temp: list[str]
     consistent: bool
     returncode: int
+    totals: dict[str, float] = dataclasses.field(default_factory=dict)  # kind -> total (one copy's)
 
     @property
     def throughput(self) -> float:
@@ -196,6 +197,7 @@ def run_load(n: int, folder: Path, jobs: int = 2, extra: Sequence[str] = ()) -> 
         leftover_processes=processes_using(folder) + sandbox_processes(proc.pid),
         leftover_temp=sorted(n for n in os.listdir(tmp) if not n.startswith(HYPOTHESIS_CACHE)),
         consistent=all(len(v) == 1 and -1.0 not in v for v in totals.values()),
+        totals={kind: min(v) for kind, v in sorted(totals.items())},
         returncode=proc.returncode,
     )
 
@@ -263,6 +265,10 @@ def main() -> None:
             ("every copy of a submission scored the same", str(ns.consistent), str(none.consistent)),
             ("exit status", str(ns.returncode), str(none.returncode)),
         ]
+        for kind in ns.totals:  # both levels must give the same score (a level that fails must show)
+            rows.append(
+                (f"  total of {kind}", format(ns.totals[kind], "g"), format(none.totals.get(kind, -1), "g"))
+            )
         for label, a, b in rows:
             print(f"  {label:<44}{a:>12}{b:>12}")
         cost = (ns.seconds - none.seconds) / n

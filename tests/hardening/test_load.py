@@ -14,6 +14,7 @@ def test_a_batch_under_load_completes_with_bounded_memory_and_leaves_nothing(tmp
     result = run_load(N, tmp_path, extra=["--call-timeout", "1", "--cell-timeout", "2", "--memory-mb", "512"])
     assert result.returncode == 0
     assert result.consistent  # every copy of a submission got the same total, none is missing
+    assert result.totals["control_solution"] == 11.0 and result.totals["control_stub"] == 0.0
     assert result.leftover_processes == [] and result.leftover_temp == []
     assert result.peak_tree_mb < 6000
     # the grader's own processes do not grow with the number of submissions graded
