@@ -203,7 +203,9 @@ def find_submissions(paths: Iterable[str | Path], assignment: str, source: Any =
     found: list[Submission] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_file():
+        if path.is_file() and path.suffix.lower() == ".zip":
+            found.append(submission_in_zip(path, path.stem, source))
+        elif path.is_file():
             found.append(Submission(path.parent.name if path.stem == assignment else path.stem, path))
         elif (path / "submitted").is_dir():
             for student_dir in sorted((path / "submitted").iterdir()):
@@ -219,6 +221,8 @@ def find_submissions(paths: Iterable[str | Path], assignment: str, source: Any =
                 if entry.is_file() and entry.suffix == ".ipynb":
                     student = entry.parent.name if entry.stem == assignment else entry.stem
                     found.append(Submission(student, entry, own_files=False))  # several students' folder
+                elif entry.is_file() and entry.suffix.lower() == ".zip":  # bob.zip next to alice.ipynb
+                    found.append(submission_in_zip(entry, entry.stem, source))
                 elif entry.is_dir():
                     sub = None
                     if (entry / assignment).is_dir():
@@ -300,6 +304,27 @@ def submission_in(
         helpers = graded.parent.parent  # the notebook's own folder, where Jupyter saved the checkpoint
     label = labels.get(graded, "")
     return Submission(student, graded, choice.ignored, label, tuple(notes), tuple(flags), helpers)
+
+
+def submission_in_zip(zip_path: Path, student: str, source: Any = None) -> Submission:
+    """The submission of a student who handed in only a zip (``subs/bob.zip`` beside other students'
+    notebooks, or a zip named on the command line): its notebooks, unpacked as in
+    :func:`submission_in`, are the candidates; its own ``*.py`` files come from the notebook's folder
+    inside the zip. Never None: a zip without a notebook scores 0 with what it holds."""
+    into = Path(tempfile.mkdtemp(dir=intake.scratch())) / "unzipped"
+    got = intake.unzip(zip_path, into, label=zip_path.name)
+    if not got.notebooks:
+        missing = f"no notebook in {zip_path.name} ({got.summary or 'empty'})"
+        return Submission(student, zip_path, notes=tuple(got.notes), own_files=False, missing=missing)
+    labels = dict(got.notebooks)
+    paths = sorted(labels)
+    choice = nb.choose_notebook(paths, source) if len(paths) > 1 and source is not None else None
+    graded = choice.path if choice is not None else paths[0]
+    member = labels[graded]
+    return Submission(
+        student, graded, choice.ignored if choice is not None else (), f"{zip_path.name}:{member}",
+        (f"graded {member} from inside {zip_path.name}", *got.notes), helpers=graded.parent,
+    )  # fmt: skip
 
 
 def _is_checkpoint(relative: Path) -> bool:

@@ -226,7 +226,7 @@ def test_find_submissions_gives_every_student_folder_a_row(tmp_path: Path) -> No
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """alice: helper files; bob: the same, symlinked; dave: only a zip; erin: only a checkpoint copy;
-    frank: no notebook."""
+    frank: no notebook; gwen: a zip beside the students' folders; hank: the same without a notebook."""
     root = tmp_path_factory.mktemp("intake")
     subs_dir = root / "subs"
     for student in ("alice", "bob"):
@@ -244,6 +244,10 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (subs_dir / "frank").mkdir()
     (subs_dir / "frank" / "notes.txt").write_text("I ran out of time")
     (subs_dir / "frank" / "hw.zip").write_bytes(zip_bytes({"hw/readme.txt": b"x"}))
+    (subs_dir / "gwen.zip").write_bytes(
+        zip_bytes({f"work/{ASSIGNMENT}.ipynb": solution})
+    )  # beside the folders
+    (subs_dir / "hank.zip").write_bytes(zip_bytes({"work/answers.txt": b"x"}))
     subs = grade.find_submissions([subs_dir], ASSIGNMENT, source())
     out = root / "out"
     grade.grade_batch(subs, grade.Settings(ASSIGNMENT, out=out, limits=LIMITS), jobs=2, quiet=True)
@@ -270,7 +274,10 @@ def test_a_symlinked_helper_file_is_not_copied(batch: Path) -> None:
 
 def test_zip_and_checkpoint_submissions_are_graded_and_every_student_has_a_row(batch: Path) -> None:
     rows = {row["student"]: row for row in csv.DictReader((batch / "grades.csv").open())}
-    assert set(rows) == {"alice", "bob", "dave", "erin", "frank"}
+    assert set(rows) == {"alice", "bob", "dave", "erin", "frank", "gwen", "hank"}
+    gwen, hank = record(batch, "gwen"), record(batch, "hank")
+    assert gwen["total"] == full_marks() and gwen["notebook"] == f"gwen.zip:work/{ASSIGNMENT}.ipynb"
+    assert hank["total"] == 0 and hank["notes"][0].startswith("no notebook in hank.zip")
     dave, erin, frank = (record(batch, s) for s in ("dave", "erin", "frank"))
     assert dave["total"] == erin["total"] == full_marks()
     assert dave["notebook"] == f"hw.zip:hw/{ASSIGNMENT}.ipynb"
