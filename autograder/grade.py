@@ -209,7 +209,9 @@ def find_submissions(paths: Iterable[str | Path], assignment: str, source: Any =
             found.append(Submission(path.parent.name if path.stem == assignment else path.stem, path))
         elif (path / "submitted").is_dir():
             for student_dir in sorted((path / "submitted").iterdir()):
-                if (student_dir / assignment).is_dir():
+                if (linked := _linked_folder(student_dir, assignment)) is not None:
+                    found.append(linked)
+                elif (student_dir / assignment).is_dir():
                     where = f"{student_dir.name}/{assignment}"
                     found.append(
                         submission_in(student_dir / assignment, student_dir.name, source, False, where)
@@ -223,6 +225,8 @@ def find_submissions(paths: Iterable[str | Path], assignment: str, source: Any =
                     found.append(Submission(student, entry, own_files=False))  # several students' folder
                 elif entry.is_file() and entry.suffix.lower() == ".zip":  # bob.zip next to alice.ipynb
                     found.append(submission_in_zip(entry, entry.stem, source))
+                elif (linked := _linked_folder(entry, assignment)) is not None:
+                    found.append(linked)
                 elif entry.is_dir():
                     sub = None
                     if (entry / assignment).is_dir():
@@ -241,6 +245,16 @@ def find_submissions(paths: Iterable[str | Path], assignment: str, source: Any =
         used.add(name)
         subs.append(dataclasses.replace(sub, student=name))
     return subs
+
+
+def _linked_folder(folder: Path, assignment: str) -> Submission | None:
+    """A student's folder (or its assignment folder) that is a symbolic link: a submission scoring 0
+    with why (a link could show the grader, often root, files the student cannot read)."""
+    for path in (folder, folder / assignment):
+        if path.is_symlink():
+            why = f"{path.relative_to(folder.parent)}/ is a symbolic link, which the grader does not follow"
+            return Submission(folder.name, folder, own_files=False, missing=why)
+    return None
 
 
 #: Most zips looked into per student.
@@ -380,6 +394,15 @@ def grade_submission(
             sub.student, settings.assignment, zeros, [sub.missing, *sub.notes][:MAX_NOTES],
             list(sub.flags), time.monotonic() - start, digest=digest,
         )  # fmt: skip
+    linked = _linked(sub.path)
+    if linked:  # a link could show the grader (often root) a file the student cannot read
+        message = f"{sub.name} {linked}: hand in the notebook file itself"
+        digest = hashlib.sha256(f"{message}\0{settings.source_notebook}".encode()).hexdigest()
+        return Graded(
+            sub.student, settings.assignment, [zero_result(g, p, "error", message) for g, p in items],
+            [message, *sub.notes][:MAX_NOTES], [*sub.flags, message], time.monotonic() - start,
+            notebook=sub.name, digest=digest,
+        )  # fmt: skip
     instructor = helper_files(settings)
     own = student_files(sub, instructor)
     digest = submission_digest(sub.path, settings.source_notebook, own.files)
@@ -452,6 +475,12 @@ def grade_submission(
         sub.student, settings.assignment, results, notes[:MAX_NOTES], flags, seconds, events, sandbox,
         notebook=sub.name, cells=cells, digest=digest,
     )  # fmt: skip
+
+
+def _linked(path: Path) -> str:
+    """Why the submitted notebook is not graded: it is a symbolic link ("" when not; a student's
+    folder that is one is refused by :func:`find_submissions`)."""
+    return "is a symbolic link, which the grader does not follow" if path.is_symlink() else ""
 
 
 def student_files(sub: Submission, instructor: dict[str, bytes] | None = None) -> intake.OwnFiles:

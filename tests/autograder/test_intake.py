@@ -326,3 +326,26 @@ def test_gradescope_names_what_it_found_when_there_is_no_notebook(bundle: Path, 
         "no notebook was submitted: no notebook in submission/: found hw.zip (no .ipynb inside; "
         "holds answers.pdf)"
     ), data["output"]
+
+
+def test_symbolic_links_to_the_instructors_files_are_not_followed(tmp_path: Path) -> None:
+    """The grader often runs as root: a student's notebook, folder or assignment folder that is a
+    symbolic link (say to the instructor's source notebook, which holds the solutions) is refused
+    with a clear note and scores 0, instead of being graded as the student's work."""
+    source_notebook = grade.COURSE_ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    subs_dir = tmp_path / "subs"
+    (subs_dir / "ivan").mkdir(parents=True)
+    (subs_dir / "ivan" / f"{ASSIGNMENT}.ipynb").symlink_to(source_notebook)
+    (subs_dir / "judy").symlink_to(source_notebook.parent)
+    (subs_dir / "ken").mkdir()
+    (subs_dir / "ken" / ASSIGNMENT).symlink_to(source_notebook.parent)
+    subs = grade.find_submissions([subs_dir], ASSIGNMENT, source())
+    out = tmp_path / "out"
+    grade.grade_batch(subs, grade.Settings(ASSIGNMENT, out=out, limits=LIMITS), jobs=1, quiet=True)
+    for student, why in [
+        ("ivan", f"{ASSIGNMENT}.ipynb is a symbolic link"),
+        ("judy", "judy/ is a symbolic link"),
+        ("ken", f"ken/{ASSIGNMENT}/ is a symbolic link"),
+    ]:
+        graded = record(out, student)
+        assert graded["total"] == 0 and why in graded["notes"][0], graded["notes"]
