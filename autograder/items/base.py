@@ -155,3 +155,16 @@ def integer_array(call: Call, expected: Any, got: Any) -> str | None:
     if isinstance(got, np.ndarray) and got.dtype.kind in "iu":
         return None
     return f"expected an array of ints, got {describe_value(got)}"
+
+
+def one_below_one(t: tuple[int, int, int, int]) -> Call:
+    """(bad, good, good, where): ``(in_channels, out_channels, kernel_size)`` with the value ``bad``
+    (< 1) at position ``where`` (conv2d_params, depthwise_separable_params): a ValueError is due."""
+    bad, first, second, where = t
+    good = [first, second]
+    args = tuple(bad if i == where else good.pop(0) for i in range(3))
+    return Call(args, {}, "channels and kernel_size must be >= 1")
+
+
+#: Channel counts of generated parameter-count calls: the lecture's worked example (32 -> 64) lies outside.
+CHANNELS = st.integers(1, 16)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from autograder import strategies as S
 from autograder.compare import Tolerance
-from autograder.items.base import Call, Item, Prop, Requirement, returns_int
+from autograder.items.base import CHANNELS, Call, Item, Prop, Requirement, one_below_one, returns_int
 from course_lib import arithmetic, batchnorm, layers, separable
 
 #: Place in the course (teaching order): after the Fashion-MNIST study, whose networks use
@@ -311,17 +311,7 @@ DEPTHWISE_SEPARABLE_CONV2D = Item(
 # --------------------------------------------------------------------- depthwise_separable_params
 
 
-def _one_below_one(t: tuple[int, int, int, int]) -> Call:
-    """(bad, good, good, where): arguments with the value ``bad`` (< 1) at position ``where``."""
-    bad, first, second, where = t
-    good = [first, second]
-    args = tuple(bad if i == where else good.pop(0) for i in range(3))
-    return Call(args, {}, "channels and kernel_size must be >= 1")
-
-
-#: Channel counts of the generated calls: the worked example (32 -> 64) lies outside.
-_CHANNELS = st.integers(1, 16)
-_PARAM_ARGS = st.tuples(_CHANNELS, _CHANNELS, st.integers(1, 7))
+_PARAM_ARGS = st.tuples(CHANNELS, CHANNELS, st.integers(1, 7))
 
 DEPTHWISE_SEPARABLE_PARAMS = Item(
     "depthwise_separable_params",
@@ -341,7 +331,7 @@ DEPTHWISE_SEPARABLE_PARAMS = Item(
             0.5,
             st.tuples(
                 st.integers(-2, 0), st.integers(1, 8), st.integers(1, 5), st.sampled_from([0, 1, 2])
-            ).map(_one_below_one),
+            ).map(one_below_one),
             expect="raises",
         ),
         Prop(

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from autograder import strategies as S
-from autograder.items.base import Call, Item, Prop, Requirement, returns_int
+from autograder.items.base import CHANNELS, Call, Item, Prop, Requirement, one_below_one, returns_int
 from course_lib import arithmetic
 from course_lib import worked_examples as W
 
@@ -207,17 +207,6 @@ RECEPTIVE_FIELD = Item(
 )
 
 
-def _one_below_one(t: tuple[int, int, int, int]) -> Call:
-    """(bad, good, good, where): conv2d_params arguments with the value ``bad`` (< 1) at ``where``."""
-    bad, first, second, where = t
-    good = [first, second]
-    args = tuple(bad if i == where else good.pop(0) for i in range(3))
-    return Call(args, {}, "channels and kernel_size must be >= 1")
-
-
-#: Channel counts of the generated conv2d_params calls: the worked examples (32 -> 64) lie outside.
-_CHANNELS = st.integers(1, 16)
-
 CONV2D_PARAMS = Item(
     "conv2d_params",
     points=2,
@@ -232,19 +221,19 @@ CONV2D_PARAMS = Item(
         Prop(
             "counts the biases",
             0.5,
-            st.tuples(_CHANNELS, _CHANNELS, st.integers(1, 7)).map(lambda a: Call(a)),
+            st.tuples(CHANNELS, CHANNELS, st.integers(1, 7)).map(lambda a: Call(a)),
         ),
         Prop(
             "bias=False",
             0.5,
-            st.tuples(_CHANNELS, _CHANNELS, st.integers(1, 7)).map(lambda a: Call(a, {"bias": False})),
+            st.tuples(CHANNELS, CHANNELS, st.integers(1, 7)).map(lambda a: Call(a, {"bias": False})),
         ),
         Prop(
             "rejects a channel count or kernel size below 1",
             0.5,
             st.tuples(
                 st.integers(-2, 0), st.integers(1, 8), st.integers(1, 5), st.sampled_from([0, 1, 2])
-            ).map(_one_below_one),
+            ).map(one_below_one),
             expect="raises",
         ),
     ),

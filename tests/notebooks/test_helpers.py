@@ -77,3 +77,12 @@ def test_without_the_files_the_fashion_helper_says_how_to_get_them_and_uses_a_st
     t = test_images.reshape(500, -1) / 255.0
     predicted = np.argmin(((t[:, None, :] - means[None]) ** 2).sum(axis=2), axis=1)
     assert np.mean(predicted == test_labels) > 0.5
+
+
+def test_every_assignment_ships_the_same_fashion_helper() -> None:
+    """nbgrader releases each assignment's folder on its own, so the helper is copied into each one;
+    the copies are one file (the tests above read convolution_by_hand's), in source/ and release/."""
+    root = RELEASE.parent
+    copies = sorted(root.glob("source/*/fashion_data.py")) + sorted(root.glob("release/*/fashion_data.py"))
+    assert len(copies) == 4
+    assert len({path.read_bytes() for path in copies}) == 1
